@@ -1,0 +1,49 @@
+/** The server's shared services, built once at start-up and handed to every view; close() tears them down in order. */
+import type { Server, ServerWebSocket } from "bun";
+import type { Config } from "./config.ts";
+import { Feeds } from "./feeds.ts";
+import { type Keys, makeKeys } from "./keys.ts";
+import type { Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import { Queue } from "./queue.ts";
+import { createRedis, waitReady } from "./redis.ts";
+import type { ScriptedRedis } from "./scripts.ts";
+
+export interface App {
+  config: Config;
+  log: Logger;
+  keys: Keys;
+  redis: ScriptedRedis;
+  subscriber: ScriptedRedis;
+  queue: Queue;
+  feeds: Feeds;
+  metrics: Metrics;
+  /** Open WebSockets, kept by the router so shutdown can close them with 1001. */
+  sockets: Set<ServerWebSocket<any>>;
+  /** Set once Bun.serve has started. */
+  server?: Server<any>;
+}
+
+export async function createApp(config: Config, log: Logger, startupTimeoutMs = 10_000): Promise<App> {
+  const keys = makeKeys(config.TASKWIRE_PREFIX);
+  const redis = createRedis(config.REDIS_URL, "command", log, "taskwire-server");
+  const subscriber = createRedis(config.REDIS_URL, "subscriber", log, "taskwire-server");
+  await Promise.all([waitReady(redis, startupTimeoutMs), waitReady(subscriber, startupTimeoutMs)]);
+  const queue = new Queue(redis, keys, { ttlS: config.RESULT_TTL_S, maxArgsBytes: config.MAX_ARGS_BYTES });
+  const feeds = new Feeds(subscriber, queue, keys, log);
+  return { config, log, keys, redis, subscriber, queue, feeds, metrics: new Metrics(), sockets: new Set() };
+}
+
+export async function closeApp(app: App): Promise<void> {
+  for (const ws of app.sockets) ws.close(1001, "server shutting down");
+  try {
+    await app.server?.stop(true);
+  } catch {}
+  for (const c of [app.subscriber, app.redis]) {
+    try {
+      await c.quit();
+    } catch {
+      c.disconnect();
+    }
+  }
+}

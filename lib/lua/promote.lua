@@ -1,0 +1,14 @@
+--[[
+  Moves retries whose backoff has elapsed from the delayed set to the front of the queue.
+  Input:
+    KEYS[1] delayed zset  KEYS[2] queue
+    ARGV[1] now (ms)  ARGV[2] max to move
+  Output:
+    number moved
+]]
+local ids = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1], "LIMIT", 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  redis.call("ZREM", KEYS[1], id)
+  redis.call("RPUSH", KEYS[2], id)
+end
+return #ids

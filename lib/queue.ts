@@ -1,0 +1,135 @@
+/** The producer side of the queue: validate, enqueue, cancel, and read a task's state and event log. */
+import { z } from "zod";
+import { type TaskOptions, defaultTaskOptions } from "../tasks/define.ts";
+import { getTask } from "../tasks/index.ts";
+import { TaskwireError, describeIssues, fromZodIssues } from "./errors.ts";
+import { newTaskId } from "./ids.ts";
+import type { Keys } from "./keys.ts";
+import type { ScriptedRedis } from "./scripts.ts";
+
+/** Per-submit overrides of a task's defaults, within these limits. */
+export const optionsSchema = z.strictObject({
+  retries: z.number().int().min(0).max(25).optional(),
+  backoff_ms: z.number().int().min(0).max(3_600_000).optional(),
+  backoff_max_ms: z.number().int().min(0).max(86_400_000).optional(),
+  timeout_ms: z.number().int().min(0).max(86_400_000).optional(),
+});
+
+export interface Submission {
+  task: string;
+  args: unknown;
+  key?: string;
+  options?: unknown;
+}
+
+export interface TaskInfo {
+  id: string;
+  task: string;
+  state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+  result?: unknown;
+  error?: unknown;
+  progress?: unknown;
+  attempts: number;
+  created_at?: number;
+  started_at?: number;
+  finished_at?: number;
+}
+
+export interface EventEntry {
+  seq: number;
+  /** The task's last event: result, failed or cancelled. */
+  final: boolean;
+  /** A progress event: the only kind a slow client may have coalesced away. */
+  progress: boolean;
+  frame: string;
+}
+
+/** "<seq> <kind> <frame>" as written by lib/lua/prelude.lua. */
+export function parseEntry(entry: string): EventEntry {
+  const sp = entry.indexOf(" ");
+  const kind = entry.charCodeAt(sp + 1);
+  return { seq: Number(entry.slice(0, sp)), final: kind === 116 /* t */, progress: kind === 112 /* p */, frame: entry.slice(sp + 3) };
+}
+
+export class Queue {
+  constructor(
+    private readonly redis: ScriptedRedis,
+    private readonly keys: Keys,
+    private readonly limits: { ttlS: number; maxArgsBytes: number },
+  ) {}
+
+  /** Checks the task name, args and options; returns what enqueue needs. Throws TaskwireError. */
+  validate(sub: Submission): { task: string; argsJson: string; optsJson: string; key: string } {
+    const def = getTask(sub.task);
+    if (!def) throw new TaskwireError("unknown_task", `task: no task named ${JSON.stringify(String(sub.task).slice(0, 64))}; GET /tasks/schema lists them`);
+    const parsed = def.args.safeParse(sub.args ?? {});
+    if (!parsed.success) {
+      const issues = fromZodIssues(parsed.error.issues);
+      throw new TaskwireError("invalid_args", `invalid args for ${def.name}: ${describeIssues(issues, "args")}`, issues);
+    }
+    const argsJson = JSON.stringify(parsed.data) ?? "{}";
+    if (argsJson.length > this.limits.maxArgsBytes) {
+      throw new TaskwireError("too_large", `args: ${argsJson.length} bytes; the limit is ${this.limits.maxArgsBytes} (MAX_ARGS_BYTES)`);
+    }
+    const opts = optionsSchema.safeParse(sub.options ?? {});
+    if (!opts.success) {
+      const issues = fromZodIssues(opts.error.issues);
+      throw new TaskwireError("bad_request", `invalid options: ${describeIssues(issues, "options")}`, issues);
+    }
+    const optsJson = JSON.stringify({ ...defaultTaskOptions, ...def.options, ...opts.data } satisfies TaskOptions);
+    return { task: def.name, argsJson, optsJson, key: sub.key ?? "" };
+  }
+
+  /** Stores and queues the task (atomically); a known key answers with the existing task's id. */
+  async enqueue(v: ReturnType<Queue["validate"]>, id = newTaskId()): Promise<{ id: string; created: boolean }> {
+    const k = this.keys;
+    const [created, taskId] = await this.redis.twEnqueue(
+      k.task(id), k.queue, k.idem(v.key), k.stats,
+      id, v.task, v.argsJson, v.optsJson, Date.now(), this.limits.ttlS, v.key,
+    );
+    return { id: taskId, created: created === 1 };
+  }
+
+  /** "not_found" | "cancelled" | "cancelling" | the final state the task already had. */
+  cancel(id: string): Promise<string> {
+    const k = this.keys;
+    return this.redis.twCancel(k.task(id), k.stats, k.recent, k.prefix, id, Date.now(), this.limits.ttlS, k.control);
+  }
+
+  async get(id: string): Promise<TaskInfo | undefined> {
+    const h = await this.redis.hgetall(this.keys.task(id));
+    if (!h.state) return undefined;
+    return taskInfo(id, h);
+  }
+
+  /** Whether the task exists, and its stored events after seq `after`, in order. */
+  async events(id: string, after: number): Promise<{ exists: boolean; entries: string[] }> {
+    const res = await this.redis.multi().exists(this.keys.task(id)).lrange(this.keys.events(id), after, -1).exec();
+    if (!res) throw new Error("transaction aborted");
+    const [existsRes, rangeRes] = res;
+    if (existsRes?.[0]) throw existsRes[0];
+    if (rangeRes?.[0]) throw rangeRes[0];
+    return { exists: existsRes?.[1] === 1, entries: (rangeRes?.[1] as string[]) ?? [] };
+  }
+}
+
+function json(s: string | undefined): unknown {
+  if (s === undefined || s === "") return undefined;
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+
+export function taskInfo(id: string, h: Record<string, string>): TaskInfo {
+  const num = (s: string | undefined) => (s ? Number(s) : undefined);
+  const info: TaskInfo = { id, task: h.task ?? "", state: h.state as TaskInfo["state"], attempts: Number(h.attempts ?? 0) };
+  if (h.state === "succeeded") info.result = json(h.result);
+  if (h.error && h.state !== "succeeded") info.error = json(h.error);
+  if (h.progress) info.progress = json(h.progress);
+  info.created_at = num(h.created);
+  info.started_at = num(h.started);
+  info.finished_at = num(h.finished);
+  return info;
+}

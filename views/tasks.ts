@@ -1,0 +1,120 @@
+/**
+ * HTTP API over tasks (PROTOCOL.md section 3): POST /tasks, GET /tasks/schema, GET /tasks/<id>,
+ * GET /tasks/<id>/events (Server-Sent Events, resumable by Last-Event-ID), DELETE /tasks/<id>.
+ */
+import { z } from "zod";
+import type { App } from "../lib/app.ts";
+import { TaskwireError } from "../lib/errors.ts";
+import type { Watcher } from "../lib/feeds.ts";
+import { isTaskId } from "../lib/ids.ts";
+import { parseJson } from "../lib/protocol.ts";
+import type { EventEntry } from "../lib/queue.ts";
+import { type RequestContext, notFound } from "../lib/router.ts";
+import { tasks } from "../tasks/index.ts";
+
+const submitBody = z.object({
+  task: z.string().min(1).max(128),
+  args: z.record(z.string(), z.unknown()).optional(),
+  key: z.string().min(1).max(256).optional(),
+  options: z.record(z.string(), z.unknown()).optional(),
+});
+
+export async function fetch(req: Request, ctx: RequestContext): Promise<Response> {
+  const { app, rest } = ctx;
+  const [id, sub, ...more] = rest.split("/");
+  if (rest === "" && req.method === "POST") return submit(req, app);
+  if (rest === "schema" && req.method === "GET") return schema();
+  if (!id || more.length > 0 || !isTaskId(id)) return notFound(`no task ${JSON.stringify(rest.slice(0, 64))}`);
+  if (sub === undefined && req.method === "GET") {
+    const info = await app.queue.get(id);
+    return info ? Response.json(info) : taskNotFound(id);
+  }
+  if (sub === undefined && req.method === "DELETE") {
+    const state = await app.queue.cancel(id);
+    return state === "not_found" ? taskNotFound(id) : Response.json({ id, state }, { status: 202 });
+  }
+  if (sub === "events" && req.method === "GET") return events(req, ctx, id);
+  return Response.json({ error: { code: "bad_request", message: `${req.method} is not supported on /tasks/${rest}` } }, { status: 405 });
+}
+
+function taskNotFound(id: string): Response {
+  return notFound(`no task ${id} (unknown, or expired after RESULT_TTL_S)`);
+}
+
+async function submit(req: Request, app: App): Promise<Response> {
+  const text = await req.text();
+  if (text.length > app.config.MAX_PAYLOAD_BYTES) throw new TaskwireError("too_large", `body over ${app.config.MAX_PAYLOAD_BYTES} bytes (MAX_PAYLOAD_BYTES)`);
+  const body = submitBody.safeParse(parseJson(text, app.config.MAX_JSON_DEPTH));
+  if (!body.success) {
+    const issues = body.error.issues.map((i) => ({ path: i.path.map(String), message: i.message }));
+    throw new TaskwireError("bad_request", `body: ${issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}; expected {"task": "...", "args": {...}}`, issues);
+  }
+  const { id } = await app.queue.enqueue(app.queue.validate(body.data));
+  return Response.json({ id }, { status: 202 });
+}
+
+let schemaCache: Response | undefined;
+function schema(): Response {
+  schemaCache ??= Response.json(
+    Object.values(tasks).map((t) => ({ name: t.name, description: t.description ?? "", args: z.toJSONSchema(t.args, { io: "input" }), options: t.options ?? {} })),
+  );
+  return schemaCache.clone();
+}
+
+const enc = new TextEncoder();
+
+async function events(req: Request, ctx: RequestContext, id: string): Promise<Response> {
+  const { app } = ctx;
+  const lastId = req.headers.get("last-event-id") ?? ctx.url.searchParams.get("after") ?? "0";
+  const after = Number(lastId);
+  if (!Number.isSafeInteger(after) || after < 0) {
+    throw new TaskwireError("bad_request", `Last-Event-ID / after: ${JSON.stringify(lastId)} is not a seq; use a whole number >= 0`);
+  }
+  if (!(await app.redis.exists(app.keys.task(id)))) return taskNotFound(id);
+  ctx.server.timeout(req, 0); // an event stream is idle between events; Bun's default would cut it at 10 s
+  let watcher: Watcher | undefined;
+  let keepAlive: ReturnType<typeof setInterval> | undefined;
+  const stop = () => {
+    clearInterval(keepAlive);
+    if (watcher) app.feeds.unwatch(id, watcher);
+  };
+  const stream = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      const write = (s: string) => {
+        try {
+          controller.enqueue(enc.encode(s));
+        } catch {
+          stop();
+        }
+      };
+      const w: Watcher = {
+        sent: after,
+        deliver(e: EventEntry) {
+          write(`id: ${e.seq}\ndata: ${e.frame}\n\n`);
+          if (e.final) {
+            stop();
+            controller.close();
+          }
+        },
+      };
+      watcher = w;
+      write(": taskwire event stream\nretry: 1000\n\n");
+      keepAlive = setInterval(() => write(": keep-alive\n\n"), 15_000);
+      try {
+        const found = await app.feeds.watch(id, w);
+        if (!found) {
+          write(`event: error\ndata: ${JSON.stringify({ type: "error", id, error: { code: "not_found", message: `no task ${id}` } })}\n\n`);
+          stop();
+          controller.close();
+        }
+      } catch (err) {
+        stop();
+        controller.error(err);
+      }
+    },
+    cancel: stop,
+  });
+  return new Response(stream, {
+    headers: { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" },
+  });
+}

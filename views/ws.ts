@@ -1,0 +1,193 @@
+/**
+ * GET /ws: many tasks per socket (PROTOCOL.md section 2). submit -> accepted -> events; subscribe
+ * replays from `after` then goes live; cancel. Every refusal is an `error` frame; the socket stays open.
+ */
+import type { App } from "../lib/app.ts";
+import { TaskwireError, toWireError } from "../lib/errors.ts";
+import type { Watcher } from "../lib/feeds.ts";
+import { isTaskId, newTaskId } from "../lib/ids.ts";
+import { Outbox } from "../lib/outbox.ts";
+import { FrameError, type ClientFrame, type Correlation, acceptedFrame, errorFrame, parseClientFrame, stateFrame } from "../lib/protocol.ts";
+import type { EventEntry } from "../lib/queue.ts";
+import type { RequestContext, Socket } from "../lib/router.ts";
+
+interface Session {
+  app: App;
+  outbox?: Outbox;
+  watches: Map<string, TaskWatch>;
+  /** Submits from this socket whose final event has not gone out. */
+  inflight: number;
+  tokens: number;
+  refilledAt: number;
+  closed: boolean;
+}
+
+type Ws = Socket<Session>;
+
+class TaskWatch implements Watcher {
+  sent: number;
+  constructor(
+    private readonly ws: Ws,
+    readonly id: string,
+    after: number,
+    /** When set, the submit time: this watch counts against the in-flight limit and the latency histogram. */
+    readonly submittedAt?: number,
+  ) {
+    this.sent = after;
+  }
+
+  deliver(e: EventEntry): void {
+    const s = this.ws.data.state;
+    if (e.final) {
+      if (s.watches.get(this.id) === this) s.watches.delete(this.id);
+      if (this.submittedAt !== undefined) {
+        s.inflight--;
+        s.app.metrics.observeLatency(performance.now() - this.submittedAt);
+      }
+    }
+    s.outbox?.event(this.id, e);
+  }
+}
+
+export function upgrade(_req: Request, ctx: RequestContext): Session {
+  const rate = ctx.app.config.SUBMIT_BURST_PER_SOCKET;
+  return { app: ctx.app, watches: new Map(), inflight: 0, tokens: rate, refilledAt: performance.now(), closed: false };
+}
+
+export function open(ws: Ws): void {
+  ws.data.state.outbox = new Outbox(ws, ws.data.app.config.SLOW_CLIENT_CLOSE_MS);
+}
+
+export function message(ws: Ws, data: string | Buffer): void {
+  const s = ws.data.state;
+  if (typeof data !== "string") return refuse(ws, new TaskwireError("bad_json", "binary frames are not accepted: send JSON as a text frame"), {});
+  let frame: ClientFrame;
+  try {
+    frame = parseClientFrame(data, s.app.config.MAX_JSON_DEPTH);
+  } catch (err) {
+    return refuse(ws, err, err instanceof FrameError ? err.correlation : {});
+  }
+  // Handlers run concurrently; ordering guarantees come from the feeds, not from awaiting here.
+  const work = frame.type === "submit" ? submit(ws, frame) : frame.type === "subscribe" ? subscribe(ws, frame) : cancel(ws, frame);
+  work.catch((err) => refuse(ws, err, frame.type === "submit" ? { ref: frame.ref } : { id: frame.id }));
+}
+
+export function drain(ws: Ws): void {
+  ws.data.state.outbox?.drain();
+}
+
+export function close(ws: Ws): void {
+  const s = ws.data.state;
+  s.closed = true;
+  for (const [id, w] of s.watches) s.app.feeds.unwatch(id, w);
+  s.watches.clear();
+  s.outbox?.dispose();
+}
+
+function refuse(ws: Ws, err: unknown, c: Correlation): void {
+  const s = ws.data.state;
+  const wire = toWireError(err, (m, e) => s.app.log.error(m, e));
+  s.app.metrics.countError(wire.code);
+  if (!s.closed) s.outbox?.send(errorFrame(wire, c));
+}
+
+function takeToken(s: Session): boolean {
+  const now = performance.now();
+  const rate = s.app.config.SUBMIT_RATE_PER_SOCKET;
+  s.tokens = Math.min(s.app.config.SUBMIT_BURST_PER_SOCKET, s.tokens + ((now - s.refilledAt) / 1000) * rate);
+  s.refilledAt = now;
+  if (s.tokens < 1) return false;
+  s.tokens--;
+  return true;
+}
+
+async function submit(ws: Ws, f: Extract<ClientFrame, { type: "submit" }>): Promise<void> {
+  const s = ws.data.state;
+  const { config, queue, feeds } = s.app;
+  if (!takeToken(s)) {
+    throw new TaskwireError("rate_limited", `more than ${config.SUBMIT_RATE_PER_SOCKET} submits/s on this socket (SUBMIT_RATE_PER_SOCKET); retry later`);
+  }
+  if (s.inflight >= config.MAX_INFLIGHT_PER_SOCKET || s.watches.size >= config.MAX_INFLIGHT_PER_SOCKET) {
+    throw new TaskwireError("limit_exceeded", `${config.MAX_INFLIGHT_PER_SOCKET} tasks already in flight on this socket (MAX_INFLIGHT_PER_SOCKET); wait for some to finish`);
+  }
+  const v = queue.validate(f);
+  const start = performance.now();
+  const id = newTaskId();
+  const w = new TaskWatch(ws, id, 0, start);
+  s.inflight++;
+  s.watches.set(id, w);
+  try {
+    // Subscribe before the task exists, so no event can be published before we listen.
+    await feeds.hold(id, w);
+    const res = await queue.enqueue(v, id);
+    if (res.id !== id) return await joinExisting(ws, f.ref, res.id, w, start);
+  } catch (err) {
+    feeds.unwatch(id, w);
+    if (s.watches.get(id) === w) s.watches.delete(id);
+    s.inflight--;
+    throw err;
+  }
+  s.app.metrics.submits++;
+  if (s.closed) return;
+  s.outbox?.send(acceptedFrame(f.ref, id));
+  await feeds.release(id, w, true);
+}
+
+/** An idempotency key named an existing task: this submit watches that one instead, from its first event. */
+async function joinExisting(ws: Ws, ref: string, taskId: string, placeholder: TaskWatch, start: number): Promise<void> {
+  const s = ws.data.state;
+  s.app.feeds.unwatch(placeholder.id, placeholder);
+  s.watches.delete(placeholder.id);
+  s.inflight--;
+  if (s.closed) return;
+  // Already watching it on this socket (same key sent twice): the first submit's watch delivers.
+  if (s.watches.has(taskId)) return s.outbox?.send(acceptedFrame(ref, taskId));
+  const w = new TaskWatch(ws, taskId, 0, start);
+  s.inflight++;
+  s.watches.set(taskId, w);
+  try {
+    await s.app.feeds.hold(taskId, w);
+    s.outbox?.send(acceptedFrame(ref, taskId));
+    await s.app.feeds.release(taskId, w, false);
+  } catch (err) {
+    s.app.feeds.unwatch(taskId, w);
+    if (s.watches.get(taskId) === w) {
+      s.watches.delete(taskId);
+      s.inflight--;
+    }
+    throw err;
+  }
+}
+
+async function subscribe(ws: Ws, f: Extract<ClientFrame, { type: "subscribe" }>): Promise<void> {
+  const s = ws.data.state;
+  if (!isTaskId(f.id)) throw notFound(f.id);
+  const previous = s.watches.get(f.id);
+  if (previous) s.app.feeds.unwatch(f.id, previous);
+  else if (s.watches.size >= s.app.config.MAX_INFLIGHT_PER_SOCKET) {
+    throw new TaskwireError("limit_exceeded", `this socket already watches ${s.watches.size} tasks (MAX_INFLIGHT_PER_SOCKET)`);
+  }
+  const w = new TaskWatch(ws, f.id, f.after ?? 0);
+  s.watches.set(f.id, w);
+  const found = await s.app.feeds.watch(f.id, w).catch((err) => {
+    if (s.watches.get(f.id) === w) s.watches.delete(f.id);
+    throw err;
+  });
+  if (!found) {
+    if (s.watches.get(f.id) === w) s.watches.delete(f.id);
+    throw notFound(f.id);
+  }
+}
+
+async function cancel(ws: Ws, f: Extract<ClientFrame, { type: "cancel" }>): Promise<void> {
+  const s = ws.data.state;
+  if (!isTaskId(f.id)) throw notFound(f.id);
+  const state = await s.app.queue.cancel(f.id);
+  if (state === "not_found") throw notFound(f.id);
+  // Extension: tells the canceller where the task stands (cancelled, cancelling, or its final state).
+  if (!s.closed) s.outbox?.send(stateFrame(f.id, state));
+}
+
+function notFound(id: string): TaskwireError {
+  return new TaskwireError("not_found", `id: no task ${JSON.stringify(id.slice(0, 64))} (unknown, or expired after RESULT_TTL_S)`);
+}

@@ -1,0 +1,61 @@
+/** The worker process: config -> three Redis clients -> the claim/run loop. SIGTERM drains within WORKER_GRACE_MS and exits 0. */
+import { ConfigError, loadConfig, type Config } from "./lib/config.ts";
+import { makeKeys } from "./lib/keys.ts";
+import { type Logger, makeLogger } from "./lib/log.ts";
+import { createRedis, waitReady } from "./lib/redis.ts";
+import { Worker } from "./lib/worker.ts";
+import { redactUrl } from "./server.ts";
+import { tasks } from "./tasks/index.ts";
+
+export async function startWorker(config: Config, log: Logger): Promise<{ worker: Worker; close(): Promise<void> }> {
+  const name = "taskwire-worker";
+  const command = createRedis(config.REDIS_URL, "command", log, name);
+  const blocking = createRedis(config.REDIS_URL, "blocking", log, name);
+  const subscriber = createRedis(config.REDIS_URL, "subscriber", log, name);
+  await Promise.all([command, blocking, subscriber].map((c) => waitReady(c, 10_000)));
+  const worker = new Worker({ command, blocking, subscriber }, makeKeys(config.TASKWIRE_PREFIX), {
+    concurrency: config.WORKER_CONCURRENCY,
+    ttlS: config.RESULT_TTL_S,
+    heartbeatMs: config.WORKER_HEARTBEAT_MS,
+    deadMs: config.WORKER_DEAD_MS,
+    eventsMax: config.EVENTS_MAX,
+    maxLosses: 3,
+  }, log);
+  await worker.start();
+  log.info(`worker ${worker.id} taking tasks from ${redactUrl(config.REDIS_URL)} prefix ${config.TASKWIRE_PREFIX}, concurrency ${config.WORKER_CONCURRENCY}, tasks: ${Object.keys(tasks).join(" ")}`);
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= worker.close(config.WORKER_GRACE_MS).finally(async () => {
+      for (const c of [command, subscriber]) await c.quit().catch(() => c.disconnect());
+    }));
+  return { worker, close };
+}
+
+export async function main(env = process.env): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = makeLogger(`worker ${process.pid}`, config.LOG_LEVEL);
+  let running: Awaited<ReturnType<typeof startWorker>>;
+  try {
+    running = await startWorker(config, log);
+  } catch (err) {
+    log.error(`cannot start: ${(err as Error).message} (REDIS_URL=${redactUrl(config.REDIS_URL)}; is redis-server running?)`);
+    process.exit(1);
+  }
+  const stop = (sig: string) => {
+    log.info(`${sig}: finishing running tasks (up to ${config.WORKER_GRACE_MS} ms), then exiting`);
+    running.close().finally(() => process.exit(0));
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}
+
+if (import.meta.main) await main();
