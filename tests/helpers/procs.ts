@@ -1,0 +1,59 @@
+/** Runs taskwire's real processes for tests: `bun run server.ts` / `bun run worker.ts` with env, logs kept for failures. */
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { freePort, waitFor } from "./util.ts";
+
+export const ROOT = join(import.meta.dir, "..", "..");
+
+export interface Proc {
+  proc: Subprocess;
+  pid: number;
+  /** Everything it wrote to stdout and stderr so far. */
+  output(): string;
+  kill(signal?: number | NodeJS.Signals): Promise<number>;
+}
+
+function spawnLogged(cmd: string[], env: Record<string, string>): Proc {
+  let out = "";
+  const proc = Bun.spawn(cmd, { cwd: ROOT, env: { ...process.env, LOG_LEVEL: "info", ...env }, stdout: "pipe", stderr: "pipe" });
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder();
+    for await (const chunk of s) out += dec.decode(chunk);
+  };
+  void pump(proc.stdout as ReadableStream<Uint8Array>);
+  void pump(proc.stderr as ReadableStream<Uint8Array>);
+  return {
+    proc, pid: proc.pid,
+    output: () => out,
+    async kill(signal = "SIGTERM") {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return proc.exited;
+    },
+  };
+}
+
+export interface ServerProc extends Proc {
+  port: number;
+  http: string;
+  ws: string;
+}
+
+export async function startServer(env: Record<string, string>): Promise<ServerProc> {
+  const port = env.PORT ? Number(env.PORT) : await freePort();
+  const p = spawnLogged([process.execPath, "run", "server.ts"], { ...env, PORT: String(port) });
+  const http = `http://127.0.0.1:${port}`;
+  await waitFor(async () => {
+    if (p.proc.exitCode !== null) throw new Error(`server exited ${p.proc.exitCode}:\n${p.output()}`);
+    return fetch(`${http}/healthz`).then((r) => r.status === 200, () => false);
+  }, 15_000, `server on ${port}\n${p.output()}`);
+  return { ...p, port, http, ws: `ws://127.0.0.1:${port}` };
+}
+
+export async function startWorker(env: Record<string, string>): Promise<Proc> {
+  const p = spawnLogged([process.execPath, "run", "worker.ts"], env);
+  await waitFor(() => {
+    if (p.proc.exitCode !== null) throw new Error(`worker exited ${p.proc.exitCode}:\n${p.output()}`);
+    return p.output().includes("taking tasks");
+  }, 15_000, `worker start\n${p.output()}`);
+  return p;
+}
