@@ -1,0 +1,118 @@
+/**
+ * `npm start` / `taskwire start`: server + worker as child processes, on the Redis at REDIS_URL, or on
+ * a private redis-server started here (data and AOF under .taskwire/) when none answers: the embedded
+ * default. Ctrl-C or SIGTERM stops every child, in order, and waits for each.
+ */
+import { mkdirSync } from "node:fs";
+import { connect } from "node:net";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+import type { Config } from "./config.ts";
+import type { Logger } from "./log.ts";
+
+export interface LaunchOptions {
+  /** argv that starts a server / a worker (source tree: bun run server.ts; binary: taskwire serve). */
+  serverCmd: string[];
+  workerCmd: string[];
+  /** Where .taskwire/ goes. */
+  dataRoot: string;
+  env: Record<string, string | undefined>;
+}
+
+export const INSTALL_REDIS_HINT =
+  "redis-server is not installed. Install it with `sudo apt-get install -y redis-server` (Debian/Ubuntu), " +
+  "`brew install redis` (macOS), or point REDIS_URL at a running Redis.";
+
+function answers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const sock = connect({ host, port });
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolvePromise(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.once("error", () => done(false));
+    sock.once("connect", () => {
+      sock.write("PING\r\n");
+      sock.once("data", (d) => done(d.toString().startsWith("+PONG") || d.toString().startsWith("-NOAUTH")));
+    });
+  });
+}
+
+const isLoopback = (h: string) => h === "localhost" || h.startsWith("127.") || h === "::1" || h === "[::1]";
+
+/** Makes sure a Redis answers at config.REDIS_URL, starting a private one if allowed; returns it (if started). */
+export async function ensureRedis(config: Config, dataRoot: string, log: Logger): Promise<Subprocess | undefined> {
+  const url = new URL(config.REDIS_URL);
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(url.port || 6379);
+  if (await answers(host, port)) {
+    log.info(`using the Redis at ${url.protocol}//${host}:${port}`);
+    return undefined;
+  }
+  if (!config.TASKWIRE_EMBEDDED_REDIS || !isLoopback(host)) {
+    throw new Error(`nothing answers at ${url.protocol}//${host}:${port}; start Redis there or fix REDIS_URL`);
+  }
+  const bin = Bun.which("redis-server");
+  if (!bin) throw new Error(INSTALL_REDIS_HINT);
+  const dir = resolve(join(dataRoot, ".taskwire", "redis"));
+  mkdirSync(dir, { recursive: true });
+  const proc = Bun.spawn(
+    [bin, "--port", String(port), "--bind", host === "localhost" ? "127.0.0.1" : host, "--dir", dir,
+      "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--maxmemory-policy", "noeviction",
+      "--logfile", join(dir, "redis.log")],
+    { stdout: "ignore", stderr: "inherit" },
+  );
+  const deadline = Date.now() + 10_000;
+  while (!(await answers(host, port))) {
+    if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}; see ${join(dir, "redis.log")}`);
+    if (Date.now() > deadline) throw new Error(`redis-server did not answer on ${port} within 10 s; see ${join(dir, "redis.log")}`);
+    await Bun.sleep(50);
+  }
+  log.info(`started a private redis-server (pid ${proc.pid}) on ${host}:${port}, data and AOF in ${dir}`);
+  return proc;
+}
+
+/** Starts Redis if needed, then the server and one worker; resolves when everything has stopped. */
+export async function launch(config: Config, opts: LaunchOptions, log: Logger): Promise<number> {
+  const redis = await ensureRedis(config, opts.dataRoot, log);
+  const env = { ...opts.env };
+  const children: { name: string; proc: Subprocess }[] = [];
+  const spawnChild = (name: string, cmd: string[]) => {
+    const proc = Bun.spawn(cmd, { env, stdout: "inherit", stderr: "inherit", stdin: "ignore" });
+    children.push({ name, proc });
+    log.info(`${name} started, pid ${proc.pid}`);
+    return proc;
+  };
+  const server = spawnChild("server", opts.serverCmd);
+  const worker = spawnChild("worker", opts.workerCmd);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (why: string) =>
+    (stopping ??= (async () => {
+      log.info(`${why}: stopping server, worker${redis ? " and redis-server" : ""}`);
+      for (const c of [...children].reverse()) if (c.proc.exitCode === null) c.proc.kill("SIGTERM");
+      const slow = setTimeout(() => {
+        for (const c of children) if (c.proc.exitCode === null) c.proc.kill("SIGKILL");
+      }, Number(config.WORKER_GRACE_MS) + 5_000);
+      await Promise.all(children.map((c) => c.proc.exited));
+      clearTimeout(slow);
+      if (redis) {
+        redis.kill("SIGTERM"); // redis-server flushes its AOF on SIGTERM
+        await redis.exited;
+      }
+      log.info("stopped");
+    })());
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  log.info(`taskwire is up: http://${config.host}:${config.PORT}/ (dashboard), ws://${config.host}:${config.PORT}/async_task/ and /ws`);
+
+  const first = await Promise.race([server.exited.then((c) => ["server", c] as const), worker.exited.then((c) => ["worker", c] as const)]);
+  if (!stopping) {
+    log.error(`${first[0]} exited unexpectedly with ${first[1]}`);
+    await stop(`${first[0]} exited`);
+    return 1;
+  }
+  await stopping;
+  return 0;
+}
