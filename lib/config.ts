@@ -34,6 +34,8 @@ export const configSchema = z.object({
   SLOW_CLIENT_CLOSE_MS: int(100, 600_000).default(10_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   TASKWIRE_EMBEDDED_REDIS: bool.default(true),
+  /** Where `start` keeps local data: the private redis-server's under redis/ (default .taskwire/ in the project). */
+  TASKWIRE_DATA_DIR: z.string().min(1).optional(),
 });
 
 export type Config = z.infer<typeof configSchema> & { host: string; hostExplicit: boolean };

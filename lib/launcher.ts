@@ -14,8 +14,8 @@ export interface LaunchOptions {
   /** argv that starts a server / a worker (source tree: bun run server.ts; binary: taskwire serve). */
   serverCmd: string[];
   workerCmd: string[];
-  /** Where .taskwire/ goes. */
-  dataRoot: string;
+  /** Local data (the private redis-server's under redis/): TASKWIRE_DATA_DIR, or .taskwire/. */
+  dataDir: string;
   env: Record<string, string | undefined>;
 }
 
@@ -42,7 +42,7 @@ function answers(host: string, port: number, timeoutMs = 500): Promise<boolean> 
 const isLoopback = (h: string) => h === "localhost" || h.startsWith("127.") || h === "::1" || h === "[::1]";
 
 /** Makes sure a Redis answers at config.REDIS_URL, starting a private one if allowed; returns it (if started). */
-export async function ensureRedis(config: Config, dataRoot: string, log: Logger): Promise<Subprocess | undefined> {
+export async function ensureRedis(config: Config, dataDir: string, log: Logger): Promise<Subprocess | undefined> {
   const url = new URL(config.REDIS_URL);
   const host = url.hostname.replace(/^\[|\]$/g, "");
   const port = Number(url.port || 6379);
@@ -55,7 +55,7 @@ export async function ensureRedis(config: Config, dataRoot: string, log: Logger)
   }
   const bin = Bun.which("redis-server");
   if (!bin) throw new Error(INSTALL_REDIS_HINT);
-  const dir = resolve(join(dataRoot, ".taskwire", "redis"));
+  const dir = resolve(join(dataDir, "redis"));
   mkdirSync(dir, { recursive: true });
   const proc = Bun.spawn(
     [bin, "--port", String(port), "--bind", host === "localhost" ? "127.0.0.1" : host, "--dir", dir,
@@ -75,7 +75,7 @@ export async function ensureRedis(config: Config, dataRoot: string, log: Logger)
 
 /** Starts Redis if needed, then the server and one worker; resolves when everything has stopped. */
 export async function launch(config: Config, opts: LaunchOptions, log: Logger): Promise<number> {
-  const redis = await ensureRedis(config, opts.dataRoot, log);
+  const redis = await ensureRedis(config, opts.dataDir, log);
   const env = { ...opts.env };
   const children: { name: string; proc: Subprocess }[] = [];
   const spawnChild = (name: string, cmd: string[]) => {

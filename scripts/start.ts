@@ -12,7 +12,7 @@ try {
   process.exitCode = await launch(config, {
     serverCmd: [bun, "run", join(root, "server.ts")],
     workerCmd: [bun, "run", join(root, "worker.ts")],
-    dataRoot: root,
+    dataDir: config.TASKWIRE_DATA_DIR ?? join(root, ".taskwire"),
     env: { ...process.env },
   }, log);
 } catch (err) {

@@ -1,0 +1,74 @@
+/** `npm start` (scripts/start.ts): a private redis-server when none answers, Ctrl-C stops every child, and the install hint when there is no redis-server. */
+import { expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT } from "./helpers/procs.ts";
+import { ping } from "./helpers/redis.ts";
+import { freePort, waitFor } from "./helpers/util.ts";
+import { openSocket } from "./helpers/ws.ts";
+
+async function collect(s: ReadableStream<Uint8Array>, into: { text: string }): Promise<void> {
+  const dec = new TextDecoder();
+  for await (const chunk of s) into.text += dec.decode(chunk);
+}
+
+test("npm start with nothing at REDIS_URL starts a private redis-server, serves the seed flow, and Ctrl-C stops it all", async () => {
+  const [redisPort, port] = [await freePort(), await freePort()];
+  const dataRoot = mkdtempSync(join(tmpdir(), "taskwire-start-"));
+  // TASKWIRE_DATA_DIR keeps this run's Redis data out of the project's .taskwire/.
+  const log = { text: "" };
+  const proc = Bun.spawn([process.execPath, "run", join(ROOT, "scripts", "start.ts")], {
+    cwd: ROOT,
+    env: { ...process.env, REDIS_URL: `redis://127.0.0.1:${redisPort}`, PORT: String(port), TASKWIRE_PREFIX: "tw-test-start", TASKWIRE_DATA_DIR: dataRoot },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  void collect(proc.stdout as ReadableStream<Uint8Array>, log);
+  void collect(proc.stderr as ReadableStream<Uint8Array>, log);
+  try {
+    await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false), 20_000, `taskwire on ${port}\n${log.text}`);
+    await waitFor(() => log.text.includes("taking tasks"), 10_000, `worker\n${log.text}`);
+    expect(log.text).toContain(`started a private redis-server`);
+    expect(await ping(redisPort)).toBe(true);
+    expect(readdirSync(join(dataRoot, "redis"))).toContain("appendonlydir");
+
+    const s = await openSocket(`ws://127.0.0.1:${port}/async_task/`);
+    s.send('{"task_id":1}');
+    expect(JSON.parse(await s.nextRaw())).toMatchObject({ msg: "task 1 is running...", flag: true });
+    expect(await s.nextRaw()).toBe('{"msg": "success", "flag": true, "data": {"result": 1}}');
+    expect((await s.closed).code).toBe(1000);
+
+    proc.kill("SIGINT");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "hung")])).toBe(0);
+    expect(await ping(redisPort)).toBe(false);
+    expect(log.text).toContain("stopped");
+  } finally {
+    if (proc.exitCode === null) proc.kill("SIGKILL");
+    Bun.spawnSync(["redis-cli", "-p", String(redisPort), "shutdown", "nosave"]);
+    rmSync(dataRoot, { recursive: true, force: true });
+  }
+}, 40_000);
+
+test("with no Redis answering and no redis-server installed, npm start says how to install one", async () => {
+  // A PATH that has bun but no redis-server.
+  const binDir = mkdtempSync(join(tmpdir(), "taskwire-nobin-"));
+  symlinkSync(process.execPath, join(binDir, "bun"));
+  expect(existsSync(join(binDir, "redis-server"))).toBe(false);
+  try {
+    const proc = Bun.spawn([process.execPath, "run", join(ROOT, "scripts", "start.ts")], {
+      cwd: ROOT,
+      env: { ...process.env, PATH: binDir, REDIS_URL: `redis://127.0.0.1:${await freePort()}`, PORT: String(await freePort()) },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const code = await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "hung")]);
+    const err = await new Response(proc.stderr as ReadableStream<Uint8Array>).text();
+    expect(code).not.toBe(0);
+    expect(code).not.toBe("hung");
+    expect(err).toContain("redis-server is not installed");
+    expect(err).toContain("apt-get install -y redis-server");
+  } finally {
+    rmSync(binDir, { recursive: true, force: true });
+  }
+}, 30_000);
