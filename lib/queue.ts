@@ -17,7 +17,7 @@ export const optionsSchema = z.strictObject({
 
 export interface Submission {
   task: string;
-  args: unknown;
+  args?: unknown;
   key?: string;
   options?: unknown;
 }

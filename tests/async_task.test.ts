@@ -14,7 +14,7 @@ afterAll(async () => {
 });
 
 /** Sends one raw frame to /async_task/ and returns every frame (raw text) and the close code. */
-async function exchange(payload: string | Uint8Array, query = ""): Promise<{ frames: string[]; code: number }> {
+async function exchange(payload: string | Uint8Array<ArrayBuffer>, query = ""): Promise<{ frames: string[]; code: number }> {
   const s = await openSocket(`${stack.server.ws}/async_task/${query}`);
   s.ws.send(payload);
   const closed = await Promise.race([s.closed, Bun.sleep(10_000).then(() => undefined)]);
@@ -23,7 +23,7 @@ async function exchange(payload: string | Uint8Array, query = ""): Promise<{ fra
 }
 
 describe("error rows, English", () => {
-  const cases: [string, string | Uint8Array, string][] = [
+  const cases: [string, string | Uint8Array<ArrayBuffer>, string][] = [
     ["not JSON", "{task_id: 1", '{"msg": "invalid parameter format", "flag": false, "code": "bad_json"}'],
     ["binary frame", new Uint8Array([123, 125]), '{"msg": "invalid parameter format", "flag": false, "code": "bad_json"}'],
     ["array", "[]", '{"msg": "invalid parameter format", "flag": false, "code": "bad_request"}'],

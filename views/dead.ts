@@ -21,7 +21,7 @@ export async function fetch(req: Request, { app, rest, url }: RequestContext): P
   const m = /^([^/]+)\/retry$/.exec(rest);
   if (m && req.method === "POST") {
     const id = m[1]!;
-    if (!isTaskId(id)) return notFound(`no task ${JSON.stringify(id.slice(0, 64))}`);
+    if (!isTaskId(id)) return notFound(`no task ${JSON.stringify(m[1]!.slice(0, 64))}`);
     const h = await app.redis.hgetall(k.task(id));
     if (!h.state) return notFound(`no task ${id} (unknown, or expired after RESULT_TTL_S)`);
     if (h.state !== "failed") throw new TaskwireError("bad_request", `task ${id} is ${h.state}; only failed tasks can be retried`);
