@@ -13,6 +13,11 @@ const RECENT_ROWS = 50;
 const QUEUED_ROWS = 10;
 const DEAD_ROWS = 20;
 const ARGS_PREVIEW = 200;
+/** How long a worker that stopped heartbeating stays listed as gone. */
+const GONE_KEEP_MS = 10 * 60_000;
+const GONE_ROWS = 20;
+/** Running tasks whose state is checked against the heartbeat's list per snapshot. */
+const RUNNING_CHECK = 500;
 
 export interface TaskRow {
   id: string;
@@ -27,12 +32,26 @@ export interface TaskRow {
   error?: { code?: string; message?: string };
 }
 
+/** A worker that stopped heartbeating (killed, stopped, or cut off from Redis). */
+export interface GoneWorker {
+  id: string;
+  host?: string;
+  pid?: number;
+  concurrency?: number;
+  /** Its last heartbeat (ms). */
+  last_seen: number;
+}
+
 export interface Snapshot {
   type: "snapshot";
   at: number;
   queue: { queued: number; delayed: number; running: number; dead: number };
   totals: Record<"submitted" | "succeeded" | "failed" | "cancelled", number>;
   workers: WorkerInfo[];
+  /** Workers seen alive (by this feed, or still in the registry) whose heartbeat stopped, newest first. */
+  gone: GoneWorker[];
+  /** The fleet's heartbeat settings, so the page can tell a late worker from a live one. */
+  config: { heartbeat_ms: number; dead_ms: number };
   /** The next tasks to be claimed, oldest first. */
   queued: TaskRow[];
   recent: TaskRow[];
@@ -60,6 +79,8 @@ class AdminFeed {
   private last: { at: number; finished: number; latCount: number; latSum: number } | undefined;
   private readonly fleet: (number | null)[] = [];
   private readonly latency: (number | null)[] = [];
+  /** Workers this feed has seen alive, kept so one that vanishes (reaped, key expired) is shown as gone. */
+  private readonly seen = new Map<string, GoneWorker>();
 
   constructor(private readonly app: App) {}
 
@@ -109,16 +130,21 @@ class AdminFeed {
   private async build(sample = false): Promise<Snapshot> {
     const { app } = this;
     const k = app.keys;
-    const [gauges, workers, recentIds, queuedIds, deadIds] = await Promise.all([
+    const [gauges, workers, stale, recentIds, queuedIds, deadIds] = await Promise.all([
       queueGauges(app),
       listWorkers(app),
+      // Registered but silent (not reaped yet), newest first.
+      app.redis.zrevrangebyscore(k.workers, `(${Date.now() - app.config.WORKER_DEAD_MS}`, "-inf", "WITHSCORES", "LIMIT", 0, GONE_ROWS),
       app.redis.lrange(k.recent, 0, RECENT_ROWS - 1),
       app.redis.lrange(k.queue, -QUEUED_ROWS, -1),
       app.redis.lrange(k.dead, 0, DEAD_ROWS - 1),
     ]);
     const ids = [...new Set(recentIds)];
     const queued = queuedIds.reverse(); // taken from the right: the last element runs next
-    const rows = await this.taskRows([...ids, ...queued, ...deadIds]);
+    const runningIds = workers.flatMap((w) => w.running.map((r) => r.id)).slice(0, RUNNING_CHECK);
+    const rows = await this.taskRows([...ids, ...queued, ...deadIds, ...runningIds]);
+    // A heartbeat is up to WORKER_HEARTBEAT_MS old: drop tasks it lists that have since finished.
+    for (const w of workers) w.running = w.running.filter((r) => (rows.get(r.id)?.row.state ?? "running") === "running");
     const totals = { submitted: 0, succeeded: 0, failed: 0, cancelled: 0 };
     for (const [field, v] of Object.entries(gauges.stats)) {
       const outcome = field.slice(0, field.indexOf(":")) as keyof typeof totals;
@@ -136,6 +162,8 @@ class AdminFeed {
       queue: { queued: gauges.queueDepth, delayed: gauges.delayed, running: workers.reduce((n, w) => n + w.running.length, 0), dead: gauges.dead },
       totals,
       workers: workers.sort((a, b) => a.started - b.started || a.id.localeCompare(b.id)),
+      gone: this.gone(workers, stale),
+      config: { heartbeat_ms: app.config.WORKER_HEARTBEAT_MS, dead_ms: app.config.WORKER_DEAD_MS },
       queued: queued.flatMap((id) => rows.get(id)?.row ?? []),
       recent: ids.flatMap((id) => rows.get(id)?.row ?? []),
       dead: {
@@ -149,6 +177,24 @@ class AdminFeed {
       latency: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), count: m.latencyCount },
       sockets: app.sockets.size,
     };
+  }
+
+  /** Remembers live workers; returns those no longer live: still registered with an old heartbeat, or vanished. */
+  private gone(live: WorkerInfo[], stale: string[]): GoneWorker[] {
+    const now = Date.now();
+    const liveIds = new Set(live.map((w) => w.id));
+    for (const w of live) this.seen.set(w.id, { id: w.id, host: w.host, pid: w.pid, concurrency: w.concurrency, last_seen: w.last_seen });
+    for (let i = 0; i + 1 < stale.length; i += 2) {
+      const id = stale[i]!;
+      if (!this.seen.has(id)) this.seen.set(id, { id, last_seen: Number(stale[i + 1]) });
+    }
+    const out: GoneWorker[] = [];
+    for (const [id, w] of this.seen) {
+      if (liveIds.has(id)) continue;
+      if (now - w.last_seen > GONE_KEEP_MS) this.seen.delete(id);
+      else out.push(w);
+    }
+    return out.sort((a, b) => b.last_seen - a.last_seen).slice(0, GONE_ROWS);
   }
 
   private sample(finished: number, latCount: number, latSum: number): void {

@@ -1,0 +1,170 @@
+/** The dashboard in real headless Chromium against a real stack: clean load, the run form (progress, result, cancel), a killed worker, dead-letter retry, the token. */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BrowserContext, type Page, chromium } from "playwright-core";
+import { ROOT, type ServerProc, startServer } from "./helpers/procs.ts";
+import { cli } from "./helpers/redis.ts";
+import { type Stack, startStack } from "./helpers/stack.ts";
+
+const TOKEN = "browser-test-token-0123456789";
+/** Short heartbeats so a killed worker is declared gone within about a second. */
+const fast = { WORKER_HEARTBEAT_MS: "200", WORKER_DEAD_MS: "1000" };
+const OUT = join(ROOT, "tests", "output", `browser-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+
+let stack: Stack;
+let guarded: ServerProc;
+let browser: BrowserContext;
+let profile: string;
+
+beforeAll(async () => {
+  mkdirSync(OUT, { recursive: true });
+  stack = await startStack("browser", { env: fast });
+  guarded = await startServer({ ...stack.env, TASKWIRE_TOKEN: TOKEN });
+  profile = mkdtempSync(join(tmpdir(), "taskwire-chromium-"));
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    viewport: { width: 1400, height: 1000 },
+  });
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await guarded?.kill("SIGKILL");
+  await stack?.stop();
+});
+
+/** Opens a page that records every console error, page error, failed request and HTTP error status. */
+async function open(url: string): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser.newPage();
+  const problems: string[] = [];
+  page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("requestfailed", (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ""}`));
+  page.on("response", (r) => r.status() >= 400 && problems.push(`HTTP ${r.status()}: ${r.url()}`));
+  await page.goto(url);
+  return { page, problems };
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+
+async function fillRunForm(page: Page, task: string, args: Record<string, string>): Promise<void> {
+  await page.waitForSelector("#run-submit:not([disabled])");
+  await page.selectOption("#run-task", task);
+  for (const [name, value] of Object.entries(args)) await page.fill(`[name="arg-${name}"]`, value);
+}
+
+test("the dashboard loads with no console errors and no failed requests, and shows the queue, the worker and the run form", async () => {
+  const { page, problems } = await open(`${stack.server.http}/`);
+  await page.waitForSelector('#conn[data-state="live"]');
+  const pid = stack.workers[0]!.pid;
+  await page.waitForSelector(`#workers tr[data-pid="${pid}"] .state.alive`);
+  expect(await page.textContent("#queues tbody")).toContain("default");
+  expect(await page.$$eval("#run-task option", (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(["test_task", "countdown", "fail"]);
+  expect(await page.getAttribute('link[rel="icon"]', "href")).toStartWith("data:image/svg+xml");
+  // Live: the worker's heartbeat cell keeps being redrawn from pushed snapshots.
+  await page.waitForFunction(() => document.querySelectorAll("#tp-chart polyline, #tp-chart line").length >= 2);
+  await shot(page, "dashboard");
+  expect(problems).toEqual([]);
+  await page.close();
+  const notFound = await fetch(`${stack.server.http}/no/such/page`);
+  expect(notFound.status).toBe(404);
+  expect(await notFound.json()).toMatchObject({ error: { code: "not_found" } });
+  expect((await fetch(`${stack.server.http}/favicon.ico`)).headers.get("content-type")).toBe("image/svg+xml");
+});
+
+test("running countdown from the form moves the progress bar to the end and shows the result", async () => {
+  const { page, problems } = await open(`${stack.server.http}/`);
+  await fillRunForm(page, "countdown", { steps: "8", interval_ms: "120" });
+  await page.click("#run-submit");
+  // Seen part-way: the bar is fed by live progress events, not filled at the end.
+  await page.waitForFunction(() => {
+    const v = Number(document.querySelector("#run-progress")?.getAttribute("aria-valuenow"));
+    return v > 0 && v < 100;
+  });
+  await page.waitForFunction(() => document.querySelector("#run-state")?.textContent === "succeeded", null, { timeout: 10_000 });
+  expect(await page.getAttribute("#run-progress", "aria-valuenow")).toBe("100");
+  expect(await page.textContent("#run-progress-text")).toBe("8 / 8");
+  expect(await page.textContent("#run-result")).toBe('"done"');
+  const id = (await page.textContent("#run-id"))!;
+  expect((await (await fetch(`${stack.server.http}/tasks/${id}`)).json()).state).toBe("succeeded");
+  // The feed lists it among the recent tasks.
+  await page.waitForSelector(`#recent tr[data-task="${id}"] .state.succeeded`);
+  await shot(page, "run-countdown");
+  expect(problems).toEqual([]);
+  await page.close();
+});
+
+test("Cancel stops a running task: the page shows cancelled and the server agrees", async () => {
+  const { page, problems } = await open(`${stack.server.http}/`);
+  await fillRunForm(page, "countdown", { steps: "500", interval_ms: "50" });
+  await page.click("#run-submit");
+  await page.waitForFunction(() => Number(document.querySelector("#run-progress")?.getAttribute("aria-valuenow")) > 0);
+  await page.click("#run-cancel");
+  await page.waitForFunction(() => document.querySelector("#run-state")?.textContent === "cancelled", null, { timeout: 10_000 });
+  expect(await page.textContent("#run-result")).toContain("cancelled");
+  expect(Number(await page.getAttribute("#run-progress", "aria-valuenow"))).toBeLessThan(100);
+  expect(await page.isDisabled("#run-cancel")).toBe(true);
+  const id = (await page.textContent("#run-id"))!;
+  expect((await (await fetch(`${stack.server.http}/tasks/${id}`)).json()).state).toBe("cancelled");
+  await shot(page, "run-cancelled");
+  expect(problems).toEqual([]);
+  await page.close();
+});
+
+test("a worker killed with SIGKILL shows up as gone", async () => {
+  const victim = await stack.addWorker();
+  const { page, problems } = await open(`${stack.server.http}/`);
+  await page.waitForSelector(`#workers tr[data-pid="${victim.pid}"] .state.alive`);
+  await victim.kill("SIGKILL");
+  await page.waitForSelector(`#workers tr.gone[data-pid="${victim.pid}"] .state.gone`, { timeout: 10_000 });
+  // The other worker is still alive.
+  await page.waitForSelector(`#workers tr[data-pid="${stack.workers[0]!.pid}"] .state.alive`);
+  expect(await page.textContent("#workers-count")).toContain("1 gone");
+  await shot(page, "worker-gone");
+  expect(problems).toEqual([]);
+  await page.close();
+});
+
+test("an exhausted task is listed under dead letters, and Retry runs it again as a new task", async () => {
+  const res = await fetch(`${stack.server.http}/tasks`, {
+    method: "POST",
+    body: JSON.stringify({ task: "fail", args: { message: "dead on purpose" }, options: { retries: 1, backoff_ms: 0 } }),
+  });
+  const { id } = (await res.json()) as { id: string };
+  const { page, problems } = await open(`${stack.server.http}/`);
+  await page.waitForSelector(`#dead tr[data-dead="${id}"]`, { timeout: 10_000 });
+  expect(await page.textContent(`#dead tr[data-dead="${id}"]`)).toContain("dead on purpose");
+  await shot(page, "dead-letters");
+  await page.click(`#dead tr[data-dead="${id}"] button.retry`);
+  await page.waitForSelector(`#dead tr[data-dead="${id}"]`, { state: "detached", timeout: 10_000 });
+  const dead = cli(stack.redis, "lrange", `${stack.env.TASKWIRE_PREFIX}:dead`, "0", "-1");
+  expect(dead).not.toContain(id);
+  expect(problems).toEqual([]);
+  await page.close();
+});
+
+test("the token is respected: without it a 401 page explains; with it the page, its feed and the run form work", async () => {
+  const page = await browser.newPage();
+  for (const q of ["", "?token=wrong-token-000000000000"]) {
+    const res = await page.goto(`${guarded.http}/${q}`);
+    expect(res?.status()).toBe(401);
+    expect(await page.textContent("#unauthorized")).toContain("?token=");
+  }
+  await shot(page, "unauthorized");
+  await page.close();
+  const { page: ok, problems } = await open(`${guarded.http}/?token=${TOKEN}`);
+  await ok.waitForSelector('#conn[data-state="live"]');
+  await fillRunForm(ok, "countdown", { steps: "3", interval_ms: "20" });
+  await ok.click("#run-submit");
+  await ok.waitForFunction(() => document.querySelector("#run-state")?.textContent === "succeeded", null, { timeout: 10_000 });
+  expect(await ok.textContent("#run-result")).toBe('"done"');
+  expect(problems).toEqual([]);
+  await ok.close();
+  // The API stays JSON: a script without the token gets the JSON 401, not the page.
+  const api = await fetch(`${guarded.http}/`);
+  expect(api.status).toBe(401);
+  expect(await api.json()).toMatchObject({ error: { code: "unauthorized" } });
+});
