@@ -16,8 +16,12 @@ export const configSchema = z.object({
   WORKER_DEAD_MS: int(300, 3_600_000).default(10_000),
   RESULT_TTL_S: int(1, 365 * 86_400).default(86_400),
   EVENTS_MAX: int(10, 10_000_000).default(100_000),
-  TASKWIRE_TOKEN: z.string().min(16, "use at least 16 characters").optional(),
-  TASKWIRE_ORIGINS: z.string().optional(),
+  TASKWIRE_TOKEN: z.string().min(16, "use at least 16 characters").regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces (it travels in a header and a URL)").optional(),
+  /** Comma-separated origins allowed to open WebSockets from a browser, or "*". */
+  TASKWIRE_ORIGINS: z.string().refine(
+    (v) => v.split(",").map((s) => s.trim()).filter(Boolean).every((o) => o === "*" || /^https?:\/\/[^/\s]+\/?$/i.test(o)),
+    'each entry must be an origin like "https://app.example" (scheme and host, optional port), or "*"',
+  ).optional(),
   TLS_CERT_FILE: z.string().optional(),
   TLS_KEY_FILE: z.string().optional(),
   MAX_PAYLOAD_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
@@ -38,6 +42,9 @@ export const configSchema = z.object({
   TASKWIRE_DATA_DIR: z.string().min(1).optional(),
 });
 
+/** Never echoed in error messages or logs. */
+const SECRETS = new Set(["TASKWIRE_TOKEN"]);
+
 export type Config = z.infer<typeof configSchema> & { host: string; hostExplicit: boolean };
 
 export class ConfigError extends Error {
@@ -50,7 +57,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
   const parsed = configSchema.safeParse(cleaned);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${String(i.path[0])}=${JSON.stringify(cleaned[String(i.path[0])] ?? "")}: ${i.message}`);
+    const shown = (k: string) => (SECRETS.has(k) ? "(hidden)" : JSON.stringify(cleaned[k] ?? ""));
+    const lines = parsed.error.issues.map((i) => `  ${String(i.path[0])}=${shown(String(i.path[0]))}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
   }
   const c = parsed.data;

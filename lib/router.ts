@@ -32,6 +32,8 @@ export interface View {
   message?(ws: Socket<any>, data: string | Buffer): void;
   close?(ws: Socket<any>, code: number, reason: string): void;
   drain?(ws: Socket<any>): void;
+  /** Its own answer to a request refused for want of the token (the dashboard's HTML 401 page), or undefined for the JSON 401. */
+  unauthorized?(req: Request, rest: string): Response | undefined;
 }
 
 export function errorResponse(err: unknown, app: App): Response {
@@ -61,19 +63,20 @@ export function createRouter(app: App, routes: Record<string, View>) {
   async function fetch(req: Request, server: Server<SocketData>): Promise<Response | undefined> {
     const url = new URL(req.url);
     const hit = resolve(url.pathname);
+    // Auth before the 404, so a caller without the token learns nothing about which routes exist.
+    const refused = checkAccess(req, url, app.config, hit !== undefined && hit.view === routes.healthz);
+    if (refused) return (refused.status === 401 && hit?.view.unauthorized?.(req, hit.rest)) || refused;
     if (!hit) return notFound();
-    const refused = checkAccess(req, url, app.config);
-    if (refused) return refused;
     const ctx: RequestContext = { app, server, url, rest: hit.rest };
     const { view } = hit;
     try {
       if (req.headers.get("upgrade")?.toLowerCase() === "websocket") {
         if (!view.upgrade || hit.rest !== "") return notFound("no WebSocket endpoint here");
+        if (app.sockets.size >= app.config.MAX_SOCKETS) {
+          return Response.json({ error: { code: "limit_exceeded", message: `this server already holds ${app.config.MAX_SOCKETS} sockets (MAX_SOCKETS); retry later or on another server` } }, { status: 503, headers: { "retry-after": "1" } });
+        }
         const state = await view.upgrade(req, ctx);
         if (state instanceof Response) return state;
-        if (app.sockets.size >= app.config.MAX_SOCKETS) {
-          return Response.json({ error: { code: "limit_exceeded", message: "too many open sockets (MAX_SOCKETS); retry later" } }, { status: 503 });
-        }
         if (server.upgrade(req, { data: { view, app, state } })) return undefined;
         return Response.json({ error: { code: "bad_request", message: "WebSocket upgrade failed" } }, { status: 400 });
       }

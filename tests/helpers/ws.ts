@@ -15,8 +15,12 @@ export interface TestSocket {
   pending(): string[];
 }
 
-export async function openSocket(url: string, timeoutMs = 5_000): Promise<TestSocket> {
-  const ws = new WebSocket(url);
+/** The DOM lib's constructor type hides Bun's options overload (headers, tls). */
+const BunWebSocket = WebSocket as unknown as new (url: string, init?: Bun.WebSocketOptions) => WebSocket;
+
+/** `init` is Bun's WebSocket options (headers, tls) for auth and TLS tests. */
+export async function openSocket(url: string, timeoutMs = 5_000, init?: Bun.WebSocketOptions): Promise<TestSocket> {
+  const ws = new BunWebSocket(url, init);
   const queue: string[] = [];
   const waiters: ((s: string) => void)[] = [];
   let closeEvent: CloseEvent | undefined;
