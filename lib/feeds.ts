@@ -8,6 +8,9 @@ import type { Keys } from "./keys.ts";
 import type { Logger } from "./log.ts";
 import { type EventEntry, parseEntry, type Queue } from "./queue.ts";
 
+/** Log reads a resync tries before it waits for the next reconnect (about a minute of backoff). */
+const RESYNC_TRIES = 35;
+
 export interface Watcher {
   /** Last seq this watcher has been given (events after it are still owed). */
   sent: number;
@@ -26,6 +29,8 @@ interface Feed {
   catching: Set<Watcher>;
   subscribed: Promise<unknown>;
   resyncing: boolean;
+  /** Highest seq heard on the channel; while it is past lastSeq a log read is owed (see resync). */
+  heard: number;
   /** Seq of the final event once seen: nothing comes after it. */
   finalSeq: number;
 }
@@ -44,7 +49,7 @@ export class Feeds {
     // ioredis resubscribes by itself after a reconnect; what was published meanwhile is only in the log.
     let connectedOnce = false;
     sub.on("ready", () => {
-      if (connectedOnce) for (const f of this.feeds.values()) this.resync(f);
+      if (connectedOnce) this.resyncAll();
       connectedOnce = true;
     });
   }
@@ -131,8 +136,10 @@ export class Feeds {
     if (feed) return feed;
     const channel = this.keys.channel(id);
     feed = {
-      id, channel, lastSeq: 0, live: new Set(), catching: new Set(), resyncing: false, finalSeq: 0,
-      subscribed: this.sub.subscribe(channel),
+      id, channel, lastSeq: 0, live: new Set(), catching: new Set(), resyncing: false, finalSeq: 0, heard: 0,
+      // While Redis is unreachable, fail now (the caller answers `unavailable`) rather than queue the
+      // subscribe until a reconnect that may never come.
+      subscribed: this.sub.status === "ready" ? this.sub.subscribe(channel) : Promise.reject(new Error("Connection is closed: Redis is unreachable")),
     };
     feed.subscribed.catch(() => {}); // observed by hold(); avoid an unhandled rejection in between
     this.feeds.set(id, feed);
@@ -162,6 +169,7 @@ export class Feeds {
       return;
     }
     if (e.seq <= feed.lastSeq) return;
+    if (e.seq > feed.heard) feed.heard = e.seq;
     if (e.seq > feed.lastSeq + 1) return this.resync(feed); // we missed some: the log has them all
     this.fanOut(feed, e);
   }
@@ -178,22 +186,57 @@ export class Feeds {
     feed.lastSeq = e.seq;
     if (e.final) feed.finalSeq = e.seq;
     for (const w of feed.live) {
-      if (e.seq <= w.sent) continue; // joined with an `after` beyond the feed's position
+      if (e.seq <= w.sent) {
+        if (e.final) this.drop(feed, w); // joined past the end: nothing can follow
+        continue; // joined with an `after` beyond the feed's position
+      }
       w.sent = e.seq;
       if (e.final) this.drop(feed, w);
       w.deliver(e);
     }
   }
 
-  private resync(feed: Feed): void {
+  /**
+   * After a reconnect: subscribe to every channel again and only then read the logs, so an event is
+   * either in what we read or published after we listen. ('ready' fires before ioredis's own resubscribe
+   * is sent; subscribing twice is harmless.) A failure waits for the next 'ready'.
+   */
+  private resyncAll(): void {
+    const feeds = [...this.feeds.values()];
+    if (feeds.length === 0) return;
+    this.sub.subscribe(...feeds.map((f) => f.channel)).then(
+      () => {
+        for (const f of feeds) {
+          if (this.feeds.get(f.id) === f) this.resync(f);
+          else if (!this.byChannel.has(f.channel)) this.sub.unsubscribe(f.channel).catch(() => {}); // dropped meanwhile
+        }
+      },
+      (err) => this.log.warn("could not resubscribe after a reconnect; will retry on the next one", String(err)),
+    );
+  }
+
+  /** Reads the log past lastSeq; retried with backoff while the command connection is still down. */
+  private resync(feed: Feed, attempt = 0): void {
     if (feed.resyncing) return;
     feed.resyncing = true;
+    let failed = false;
+    const from = feed.lastSeq;
     this.queue
       .events(feed.id, feed.lastSeq)
       .then(({ entries }) => this.absorb(feed, entries))
-      .catch((err) => this.log.warn(`could not read events of ${feed.id}; will retry on reconnect`, String(err)))
+      .catch((err) => {
+        failed = true;
+        if (attempt === 0) this.log.warn(`could not read events of ${feed.id}; retrying`, String(err));
+      })
       .finally(() => {
         feed.resyncing = false;
+        if (failed && this.feeds.get(feed.id) === feed && attempt < RESYNC_TRIES) {
+          setTimeout(() => this.resync(feed, attempt + 1), Math.min(100 * 2 ** attempt, 2_000));
+        } else if (!failed && this.feeds.get(feed.id) === feed && feed.heard > feed.lastSeq && feed.lastSeq > from) {
+          // Events heard while this read was in flight were dropped as gaps and may not be in what it
+          // read: read again (only while reads make progress, so an expired log cannot loop).
+          this.resync(feed);
+        }
       });
   }
 }

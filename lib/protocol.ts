@@ -1,20 +1,25 @@
 /** The wire: client frames for /ws parsed and checked, server frames encoded (PROTOCOL.md sections 1-2). */
 import { z } from "zod";
-import { TaskwireError, type WireError, describeIssues, fromZodIssues } from "./errors.ts";
+import { TaskwireError, type WireError, fromZodIssues } from "./errors.ts";
 
-const ref = z.string().max(128, "ref: at most 128 characters");
-const id = z.string().min(1).max(64);
+// Messages say what to send instead: they reach the client as `error.message` and `error.issues`.
+const ref = z.string({ error: "required: a string you choose to match the answer to this submit" }).max(128, "use at most 128 characters");
+const id = z.string({ error: "required: the task id from `accepted` (a string)" }).min(1, "required: the task id from `accepted`").max(64, "not a task id: ids are 36 characters");
 
 export const clientFrameSchemas = {
   submit: z.object({
     type: z.literal("submit"),
     ref,
-    task: z.string().min(1).max(128),
-    args: z.record(z.string(), z.unknown()).optional(),
-    key: z.string().min(1).max(256).optional(),
-    options: z.record(z.string(), z.unknown()).optional(),
+    task: z.string({ error: "required: a task name (GET /tasks/schema lists them)" }).min(1, "required: a task name (GET /tasks/schema lists them)").max(128, "use at most 128 characters"),
+    args: z.record(z.string(), z.unknown(), { error: "must be a JSON object of the task's arguments" }).optional(),
+    key: z.string({ error: "must be a string (an idempotency key)" }).min(1, "use 1 to 256 characters, or leave it out").max(256, "use 1 to 256 characters").optional(),
+    options: z.record(z.string(), z.unknown(), { error: "must be a JSON object (retries, backoff_ms, backoff_max_ms, timeout_ms)" }).optional(),
   }),
-  subscribe: z.object({ type: z.literal("subscribe"), id, after: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() }),
+  subscribe: z.object({
+    type: z.literal("subscribe"),
+    id,
+    after: z.number({ error: "must be the last seq you saw: a whole number >= 0" }).int("must be a whole number >= 0").min(0, "must be a whole number >= 0").max(Number.MAX_SAFE_INTEGER).optional(),
+  }),
   cancel: z.object({ type: z.literal("cancel"), id }),
 };
 
@@ -83,7 +88,8 @@ export function parseClientFrame(text: string, maxDepth: number): ClientFrame {
   const parsed = clientFrameSchemas[type as keyof typeof clientFrameSchemas].safeParse(obj);
   if (!parsed.success) {
     const issues = fromZodIssues(parsed.error.issues);
-    throw new FrameError(new TaskwireError("bad_request", `invalid ${type}: ${describeIssues(issues, type)}`, issues), correlation);
+    const fields = issues.map((i) => `${i.path.join(".") || "frame"}: ${i.message}`).join("; ");
+    throw new FrameError(new TaskwireError("bad_request", `invalid ${type} frame: ${fields}`, issues), correlation);
   }
   return parsed.data as ClientFrame;
 }

@@ -102,6 +102,24 @@ export class Queue {
     return taskInfo(id, h);
   }
 
+  /** The task's state and the seq of its latest event (`final` when nothing can follow it); undefined if unknown or expired. */
+  async position(id: string): Promise<{ state: TaskInfo["state"]; seq: number; final: boolean } | undefined> {
+    const [state, seq] = await this.redis.hmget(this.keys.task(id), "state", "seq");
+    if (!state) return undefined;
+    return { state: state as TaskInfo["state"], seq: Number(seq ?? 0), final: state === "succeeded" || state === "failed" || state === "cancelled" };
+  }
+
+  /**
+   * Where a resume from seq `after` starts: undefined when the task is unknown, "done" when it is finished
+   * and `after` covers its final event. An `after` past the latest event means "seen everything so far".
+   */
+  async resumeFrom(id: string, after: number): Promise<number | "done" | undefined> {
+    const pos = await this.position(id);
+    if (!pos) return undefined;
+    if (pos.final && after >= pos.seq) return "done";
+    return Math.min(after, pos.seq);
+  }
+
   /** Whether the task exists, and its stored events after seq `after`, in order. */
   async events(id: string, after: number): Promise<{ exists: boolean; entries: string[] }> {
     const res = await this.redis.multi().exists(this.keys.task(id)).lrange(this.keys.events(id), after, -1).exec();

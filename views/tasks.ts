@@ -4,27 +4,24 @@
  */
 import { z } from "zod";
 import type { App } from "../lib/app.ts";
-import { TaskwireError } from "../lib/errors.ts";
+import { TaskwireError, fromZodIssues } from "../lib/errors.ts";
 import type { Watcher } from "../lib/feeds.ts";
 import { isTaskId } from "../lib/ids.ts";
-import { parseJson } from "../lib/protocol.ts";
+import { clientFrameSchemas, parseJson } from "../lib/protocol.ts";
 import type { EventEntry } from "../lib/queue.ts";
 import { type RequestContext, notFound } from "../lib/router.ts";
 import { tasks } from "../tasks/index.ts";
 
-const submitBody = z.object({
-  task: z.string().min(1).max(128),
-  args: z.record(z.string(), z.unknown()).optional(),
-  key: z.string().min(1).max(256).optional(),
-  options: z.record(z.string(), z.unknown()).optional(),
-});
+/** The /ws submit frame without its envelope: one description of a submission for both endpoints. */
+const submitBody = clientFrameSchemas.submit.omit({ type: true, ref: true });
 
 export async function fetch(req: Request, ctx: RequestContext): Promise<Response> {
   const { app, rest } = ctx;
   const [id, sub, ...more] = rest.split("/");
   if (rest === "" && req.method === "POST") return submit(req, app);
   if (rest === "schema" && req.method === "GET") return schema();
-  if (!id || more.length > 0 || !isTaskId(id)) return notFound(`no task ${JSON.stringify(rest.slice(0, 64))}`);
+  if (rest === "" || rest === "schema") return notAllowed(req, rest, "POST /tasks submits; GET /tasks/schema lists the tasks; GET /tasks/<id> reads one");
+  if (!id || more.length > 0 || !isTaskId(id)) return notFound(`no task ${JSON.stringify(rest.slice(0, 64))}: use /tasks/<id> with an id from POST /tasks`);
   if (sub === undefined && req.method === "GET") {
     const info = await app.queue.get(id);
     return info ? Response.json(info) : taskNotFound(id);
@@ -34,7 +31,11 @@ export async function fetch(req: Request, ctx: RequestContext): Promise<Response
     return state === "not_found" ? taskNotFound(id) : Response.json({ id, state }, { status: 202 });
   }
   if (sub === "events" && req.method === "GET") return events(req, ctx, id);
-  return Response.json({ error: { code: "bad_request", message: `${req.method} is not supported on /tasks/${rest}` } }, { status: 405 });
+  return notAllowed(req, rest, "GET or DELETE /tasks/<id>, GET /tasks/<id>/events");
+}
+
+function notAllowed(req: Request, rest: string, use: string): Response {
+  return Response.json({ error: { code: "bad_request", message: `${req.method} /tasks${rest ? "/" + rest : ""} is not supported; use ${use}` } }, { status: 405 });
 }
 
 function taskNotFound(id: string): Response {
@@ -46,7 +47,7 @@ async function submit(req: Request, app: App): Promise<Response> {
   if (text.length > app.config.MAX_PAYLOAD_BYTES) throw new TaskwireError("too_large", `body over ${app.config.MAX_PAYLOAD_BYTES} bytes (MAX_PAYLOAD_BYTES)`);
   const body = submitBody.safeParse(parseJson(text, app.config.MAX_JSON_DEPTH));
   if (!body.success) {
-    const issues = body.error.issues.map((i) => ({ path: i.path.map(String), message: i.message }));
+    const issues = fromZodIssues(body.error.issues);
     throw new TaskwireError("bad_request", `body: ${issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}; expected {"task": "...", "args": {...}}`, issues);
   }
   const { id } = await app.queue.enqueue(app.queue.validate(body.data));
@@ -66,11 +67,14 @@ const enc = new TextEncoder();
 async function events(req: Request, ctx: RequestContext, id: string): Promise<Response> {
   const { app } = ctx;
   const lastId = req.headers.get("last-event-id") ?? ctx.url.searchParams.get("after") ?? "0";
-  const after = Number(lastId);
-  if (!Number.isSafeInteger(after) || after < 0) {
+  const asked = Number(lastId);
+  if (!Number.isSafeInteger(asked) || asked < 0) {
     throw new TaskwireError("bad_request", `Last-Event-ID / after: ${JSON.stringify(lastId)} is not a seq; use a whole number >= 0`);
   }
-  if (!(await app.redis.exists(app.keys.task(id)))) return taskNotFound(id);
+  const after = await app.queue.resumeFrom(id, asked);
+  if (after === undefined) return taskNotFound(id);
+  // The client has the final event: 204 is what tells an EventSource to stop reconnecting.
+  if (after === "done") return new Response(null, { status: 204 });
   ctx.server.timeout(req, 0); // an event stream is idle between events; Bun's default would cut it at 10 s
   let watcher: Watcher | undefined;
   let keepAlive: ReturnType<typeof setInterval> | undefined;

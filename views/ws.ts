@@ -55,7 +55,8 @@ export function upgrade(_req: Request, ctx: RequestContext): Session {
 }
 
 export function open(ws: Ws): void {
-  ws.data.state.outbox = new Outbox(ws, ws.data.app.config.SLOW_CLIENT_CLOSE_MS);
+  const { SLOW_CLIENT_CLOSE_MS, SEND_HIGH_WATER_BYTES } = ws.data.app.config;
+  ws.data.state.outbox = new Outbox(ws, SLOW_CLIENT_CLOSE_MS, SEND_HIGH_WATER_BYTES);
 }
 
 export function message(ws: Ws, data: string | Buffer): void {
@@ -66,6 +67,10 @@ export function message(ws: Ws, data: string | Buffer): void {
     frame = parseClientFrame(data, s.app.config.MAX_JSON_DEPTH);
   } catch (err) {
     return refuse(ws, err, err instanceof FrameError ? err.correlation : {});
+  }
+  // subscribe and cancel reach Redis too: they draw on the same bucket as submit (which checks its own).
+  if (frame.type !== "submit" && !takeToken(s)) {
+    return refuse(ws, new TaskwireError("rate_limited", `more than ${s.app.config.SUBMIT_RATE_PER_SOCKET} requests/s on this socket (SUBMIT_RATE_PER_SOCKET); retry later`), { id: frame.id });
   }
   // Handlers run concurrently; ordering guarantees come from the feeds, not from awaiting here.
   const work = frame.type === "submit" ? submit(ws, frame) : frame.type === "subscribe" ? subscribe(ws, frame) : cancel(ws, frame);
@@ -116,17 +121,20 @@ async function submit(ws: Ws, f: Extract<ClientFrame, { type: "submit" }>): Prom
   const w = new TaskWatch(ws, id, 0, start);
   s.inflight++;
   s.watches.set(id, w);
+  let existing: string | undefined;
   try {
     // Subscribe before the task exists, so no event can be published before we listen.
     await feeds.hold(id, w);
     const res = await queue.enqueue(v, id);
-    if (res.id !== id) return await joinExisting(ws, f.ref, res.id, w, start);
+    if (res.id !== id) existing = res.id;
   } catch (err) {
     feeds.unwatch(id, w);
     if (s.watches.get(id) === w) s.watches.delete(id);
     s.inflight--;
     throw err;
   }
+  // Outside the try: joinExisting settles the placeholder's accounting itself, failure included.
+  if (existing !== undefined) return joinExisting(ws, f.ref, existing, w, start);
   s.app.metrics.submits++;
   if (s.closed) return;
   s.outbox?.send(acceptedFrame(f.ref, id));
@@ -148,7 +156,11 @@ async function joinExisting(ws: Ws, ref: string, taskId: string, placeholder: Ta
   try {
     await s.app.feeds.hold(taskId, w);
     s.outbox?.send(acceptedFrame(ref, taskId));
-    await s.app.feeds.release(taskId, w, false);
+    // false: the keyed task expired in between; the accepted stands but nothing more will come.
+    if (!(await s.app.feeds.release(taskId, w, false)) && s.watches.get(taskId) === w) {
+      s.watches.delete(taskId);
+      s.inflight--;
+    }
   } catch (err) {
     s.app.feeds.unwatch(taskId, w);
     if (s.watches.get(taskId) === w) {
@@ -162,12 +174,21 @@ async function joinExisting(ws: Ws, ref: string, taskId: string, placeholder: Ta
 async function subscribe(ws: Ws, f: Extract<ClientFrame, { type: "subscribe" }>): Promise<void> {
   const s = ws.data.state;
   if (!isTaskId(f.id)) throw notFound(f.id);
+  let after = f.after ?? 0;
+  if (after > 0) {
+    // A watch from past the final event would wait for nothing; one past the latest waits from there.
+    const from = await s.app.queue.resumeFrom(f.id, after);
+    if (from === undefined) throw notFound(f.id);
+    if (from === "done") return;
+    after = from;
+  }
   const previous = s.watches.get(f.id);
   if (previous) s.app.feeds.unwatch(f.id, previous);
   else if (s.watches.size >= s.app.config.MAX_INFLIGHT_PER_SOCKET) {
     throw new TaskwireError("limit_exceeded", `this socket already watches ${s.watches.size} tasks (MAX_INFLIGHT_PER_SOCKET)`);
   }
-  const w = new TaskWatch(ws, f.id, f.after ?? 0);
+  // Re-subscribing to a task this socket submitted keeps it counted in flight until its final event.
+  const w = new TaskWatch(ws, f.id, after, previous?.submittedAt);
   s.watches.set(f.id, w);
   const found = await s.app.feeds.watch(f.id, w).catch((err) => {
     if (s.watches.get(f.id) === w) s.watches.delete(f.id);
