@@ -34,8 +34,16 @@ export async function createApp(config: Config, log: Logger, startupTimeoutMs = 
   return { config, log, keys, redis, subscriber, queue, feeds, metrics: new Metrics(), sockets: new Set() };
 }
 
+/** How long shutdown lets close frames reach clients before it cuts what is still open (SSE streams). */
+const CLOSE_WAIT_MS = 1_000;
+
 export async function closeApp(app: App): Promise<void> {
+  try {
+    void app.server?.stop(); // stop accepting; open connections are ended below
+  } catch {}
   for (const ws of app.sockets) ws.close(1001, "server shutting down");
+  const deadline = Date.now() + CLOSE_WAIT_MS;
+  while (app.sockets.size > 0 && Date.now() < deadline) await Bun.sleep(20);
   try {
     await app.server?.stop(true);
   } catch {}

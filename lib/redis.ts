@@ -8,11 +8,14 @@ import { type ScriptedRedis, withScripts } from "./scripts.ts";
 
 export type Role = "command" | "blocking" | "subscriber";
 
+/** Longest pause between two reconnect attempts: a client is back at most this long after Redis is. */
+export const RECONNECT_MAX_MS = 2_000;
+
 export function createRedis(url: string, role: Role, log: Logger, name: string): ScriptedRedis {
   const options: RedisOptions = {
     connectionName: `${name}:${role}`,
     // Capped exponential backoff: reconnect fast after a blip, without hammering a Redis that is down.
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), RECONNECT_MAX_MS),
     // Commands fail at once while Redis is down, so a submit gets `unavailable` instead of hanging.
     // Scripts are idempotent by id, so the one resend of an unanswered command is safe.
     enableOfflineQueue: role !== "command",

@@ -11,6 +11,8 @@ local function append_event(task_key, events_key, channel, kind, head, tail)
   local seq = redis.call("HINCRBY", task_key, "seq", 1)
   local entry = seq .. " " .. kind .. " " .. head .. seq .. tail
   redis.call("RPUSH", events_key, entry)
+  -- The log lives as long as its task, whichever kind of event (progress, queued) starts it.
+  if seq == 1 then redis.call("PEXPIRE", events_key, math.max(redis.call("PTTL", task_key), 1000)) end
   redis.call("PUBLISH", channel, entry)
   return seq
 end

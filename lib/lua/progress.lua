@@ -13,6 +13,4 @@ if f[1] ~= "running" or f[2] ~= ARGV[2] then return 0 end
 -- Keep two slots free so a requeue and the final event always fit.
 if tonumber(f[3]) >= tonumber(ARGV[5]) - 2 then return 0 end
 redis.call("HSET", KEYS[1], "progress", ARGV[3])
-local seq = append_event(KEYS[1], KEYS[2], ARGV[4], "p", head_of("progress", ARGV[1]), ',"data":' .. ARGV[3] .. "}")
-if seq == 1 then redis.call("PEXPIRE", KEYS[2], math.max(redis.call("PTTL", KEYS[1]), 1000)) end
-return seq
+return append_event(KEYS[1], KEYS[2], ARGV[4], "p", head_of("progress", ARGV[1]), ',"data":' .. ARGV[3] .. "}")

@@ -1,6 +1,6 @@
 --[[
   Schedules the next attempt of a task whose handler threw or timed out, and tells its watchers with
-  a `queued` event carrying the attempt, the delay and the error.
+  a `queued` event carrying the next attempt's number, the delay (backoff with jitter) and the error.
   Input:
     KEYS[1] task hash  KEYS[2] events list  KEYS[3] this worker's processing list  KEYS[4] delayed zset
     ARGV[1] id  ARGV[2] attempt that failed  ARGV[3] error JSON  ARGV[4] due (ms)  ARGV[5] delay (ms)
@@ -14,4 +14,4 @@ if f[1] ~= "running" or f[2] ~= ARGV[2] then return 0 end
 redis.call("HSET", KEYS[1], "state", "queued", "error", ARGV[3])
 redis.call("ZADD", KEYS[4], ARGV[4], ARGV[1])
 return append_event(KEYS[1], KEYS[2], ARGV[6], "q", head_of("queued", ARGV[1]),
-  ',"attempt":' .. (tonumber(ARGV[2]) + 1) .. ',"delay_ms":' .. ARGV[5] .. ',"error":' .. ARGV[3] .. "}")
+  ',"attempt":' .. (tonumber(ARGV[2]) + 1) .. ',"reason":"retry","delay_ms":' .. ARGV[5] .. ',"error":' .. ARGV[3] .. "}")

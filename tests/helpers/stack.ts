@@ -12,8 +12,10 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(name: string, opts: { workers?: number; env?: Record<string, string>; aof?: boolean } = {}): Promise<Stack> {
-  const redis = await startRedis({ aof: opts.aof });
+/** `redis`: run on a redis-server the caller started (and stops) instead of a new one, e.g. one stack per test. */
+export async function startStack(name: string, opts: { workers?: number; env?: Record<string, string>; aof?: boolean; redis?: TestRedis } = {}): Promise<Stack> {
+  const redis = opts.redis ?? (await startRedis({ aof: opts.aof }));
+  const ownRedis = !opts.redis;
   const env = { REDIS_URL: redis.url, TASKWIRE_PREFIX: uniquePrefix(name), ...opts.env };
   const workers: Proc[] = [];
   try {
@@ -26,15 +28,15 @@ export async function startStack(name: string, opts: { workers?: number; env?: R
         return w;
       },
       async stop() {
-        await Promise.all([server.kill("SIGKILL"), ...workers.map((w) => w.kill("SIGKILL"))]);
-        await redis.stop();
+        await Promise.all([stack.server.kill("SIGKILL"), ...workers.map((w) => w.kill("SIGKILL"))]);
+        if (ownRedis) await redis.stop();
       },
     };
     for (let i = 0; i < (opts.workers ?? 1); i++) await stack.addWorker();
     return stack;
   } catch (err) {
     for (const w of workers) await w.kill("SIGKILL");
-    await redis.stop();
+    if (ownRedis) await redis.stop();
     throw err;
   }
 }
