@@ -21,6 +21,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     fetch: router.fetch,
     websocket: router.websocket,
     tls,
+    // Bun's default is 128 MiB. Up to 4x the limit, views read the body and answer with a JSON error
+    // naming MAX_PAYLOAD_BYTES; past that Bun refuses with a bare 413 without buffering it.
+    maxRequestBodySize: config.MAX_PAYLOAD_BYTES * 4,
     error(err) {
       log.error("unhandled request error", err);
       return Response.json({ error: { code: "internal", message: "internal error" } }, { status: 500 });

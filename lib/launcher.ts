@@ -16,6 +16,8 @@ export interface LaunchOptions {
   workerCmd: string[];
   /** Local data (the private redis-server's under redis/): TASKWIRE_DATA_DIR, or .taskwire/. */
   dataDir: string;
+  /** The children's working directory (default: this process's). */
+  cwd?: string;
   env: Record<string, string | undefined>;
 }
 
@@ -79,7 +81,7 @@ export async function launch(config: Config, opts: LaunchOptions, log: Logger): 
   const env = { ...opts.env };
   const children: { name: string; proc: Subprocess }[] = [];
   const spawnChild = (name: string, cmd: string[]) => {
-    const proc = Bun.spawn(cmd, { env, stdout: "inherit", stderr: "inherit", stdin: "ignore" });
+    const proc = Bun.spawn(cmd, { env, cwd: opts.cwd, stdout: "inherit", stderr: "inherit", stdin: "ignore" });
     children.push({ name, proc });
     log.info(`${name} started, pid ${proc.pid}`);
     return proc;

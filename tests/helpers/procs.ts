@@ -41,12 +41,14 @@ export interface ServerProc extends Proc {
 export async function startServer(env: Record<string, string>): Promise<ServerProc> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const p = spawnLogged([process.execPath, "run", "server.ts"], { ...env, PORT: String(port) });
-  const http = `http://127.0.0.1:${port}`;
+  const tls = Boolean(env.TLS_CERT_FILE);
+  const http = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
   await waitFor(async () => {
     if (p.proc.exitCode !== null) throw new Error(`server exited ${p.proc.exitCode}:\n${p.output()}`);
-    return fetch(`${http}/healthz`).then((r) => r.status === 200, () => false);
+    // Only a readiness probe: the TLS tests verify the certificate on their own requests.
+    return fetch(`${http}/healthz`, { tls: { rejectUnauthorized: false } }).then((r) => r.status === 200, () => false);
   }, 15_000, `server on ${port}\n${p.output()}`);
-  return { ...p, port, http, ws: `ws://127.0.0.1:${port}` };
+  return { ...p, port, http, ws: `${tls ? "wss" : "ws"}://127.0.0.1:${port}` };
 }
 
 export async function startWorker(env: Record<string, string>): Promise<Proc> {

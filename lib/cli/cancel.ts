@@ -1,0 +1,28 @@
+/** `taskwire cancel <id>`: DELETE /tasks/<id>; prints the server's answer ({"id", "state"}) as JSON. */
+import { CONNECTION_FLAGS, CONNECTION_HELP, CliError, EXIT, connection, describeError, parseFlags, printJson, request, usage, out } from "./common.ts";
+
+export const HELP = `Usage: taskwire cancel <id> [flags]
+
+Cancels a queued or running task (DELETE /tasks/<id>); a finished task stays as it ended.
+
+${CONNECTION_HELP}
+
+Exit: 0 cancel requested, 2 bad usage, 3 server unreachable / token refused, 4 no such task.
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parseFlags("cancel", argv, CONNECTION_FLAGS);
+  if (p.flags.help) {
+    out(HELP);
+    return EXIT.ok;
+  }
+  const [id, extra] = p.positionals;
+  if (!id) throw usage("missing the task id; e.g. taskwire cancel 0193f7c2-6d1e-7a51-9c3e-41f0d2b8a9e4");
+  if (extra !== undefined) throw usage(`unexpected argument ${JSON.stringify(extra)}; give one task id`);
+  const c = connection(p);
+  const res = await request(c, "DELETE", `/tasks/${encodeURIComponent(id)}`);
+  if (res.status === 404) throw new CliError(EXIT.notFound, await describeError(res));
+  if (!res.ok) throw new CliError(EXIT.unreachable, `DELETE /tasks/${id}: ${await describeError(res)}`);
+  printJson(await res.json());
+  return EXIT.ok;
+}
