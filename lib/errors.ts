@@ -43,7 +43,7 @@ export function describeIssues(issues: Issue[], root: string): string {
   return issues.map((i) => `${[root, ...i.path].join(".")}: ${i.message}`).join("; ");
 }
 
-/** Redis connection failures become `unavailable`; our own errors pass; anything else is logged and hidden. */
+/** Redis connection failures (and a Redis that is full, read-only or failing over) become `unavailable`; our own errors pass; anything else is logged and hidden. */
 export function toWireError(err: unknown, log?: (msg: string, err: unknown) => void): WireError {
   if (err instanceof TaskwireError) return { code: err.code, message: err.message, ...(err.issues ? { issues: err.issues } : {}) };
   if (isRedisDown(err)) return { code: "unavailable", message: "the task store (Redis) is unreachable; retry shortly" };
@@ -53,5 +53,5 @@ export function toWireError(err: unknown, log?: (msg: string, err: unknown) => v
 
 export function isRedisDown(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : "";
-  return /Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue|max retries|LOADING|ETIMEDOUT|EPIPE/i.test(msg);
+  return /Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue|max retries|LOADING|ETIMEDOUT|EPIPE|^OOM |^READONLY|^MASTERDOWN|^CLUSTERDOWN|^TRYAGAIN/i.test(msg);
 }

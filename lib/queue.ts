@@ -68,8 +68,10 @@ export class Queue {
       throw new TaskwireError("invalid_args", `invalid args for ${def.name}: ${describeIssues(issues, "args")}`, issues);
     }
     const argsJson = JSON.stringify(parsed.data) ?? "{}";
-    if (argsJson.length > this.limits.maxArgsBytes) {
-      throw new TaskwireError("too_large", `args: ${argsJson.length} bytes; the limit is ${this.limits.maxArgsBytes} (MAX_ARGS_BYTES)`);
+    // What is stored is measured, in UTF-8 bytes; a string this short cannot be over (3 bytes a UTF-16 unit at most).
+    const bytes = argsJson.length * 3 <= this.limits.maxArgsBytes ? 0 : Buffer.byteLength(argsJson);
+    if (bytes > this.limits.maxArgsBytes) {
+      throw new TaskwireError("too_large", `args: ${bytes} bytes as stored; the limit is ${this.limits.maxArgsBytes} (MAX_ARGS_BYTES)`);
     }
     const opts = optionsSchema.safeParse(sub.options ?? {});
     if (!opts.success) {

@@ -122,6 +122,15 @@ describe("JSON depth (MAX_JSON_DEPTH=8) and args size (MAX_ARGS_BYTES=256)", () 
     expect(http.status).toBe(413);
     expect(((await http.json()) as any).error.code).toBe("too_large");
   });
+
+  test("the args limit counts UTF-8 bytes: 100 CJK characters (300 bytes) are over 256, 200 ASCII ones are not", async () => {
+    const s = await openSocket(`${stack.server.ws}/ws`);
+    s.send({ type: "submit", ref: "cjk", task: "test_task", args: { task_id: "任".repeat(100) } });
+    expect(await s.next()).toMatchObject({ type: "error", ref: "cjk", error: { code: "too_large", message: expect.stringContaining("bytes") } });
+    s.send({ type: "submit", ref: "ascii", task: "test_task", args: { task_id: "a".repeat(200) } });
+    expect(await s.next()).toMatchObject({ type: "accepted", ref: "ascii" });
+    s.close();
+  });
 });
 
 test("tasks in flight per socket (MAX_INFLIGHT_PER_SOCKET=3): the 4th gets limit_exceeded, and room returns when one ends", async () => {

@@ -145,3 +145,19 @@ test("a worker gets a task from BLMOVE but cannot claim it (Redis died in betwee
     for (const w of frozen) process.kill(w.pid, "SIGCONT");
   }
 }, 40_000);
+
+test("a full Redis (maxmemory reached, noeviction) refuses a submit with `unavailable`, not `internal`; it serves again once there is room", async () => {
+  const s = await openSocket(`${stack.server.ws}/ws`);
+  cli(stack.redis, "config", "set", "maxmemory-policy", "noeviction");
+  cli(stack.redis, "config", "set", "maxmemory", "1");
+  try {
+    s.send({ type: "submit", ref: "full", task: "test_task", args: { task_id: 1 } });
+    expect(await s.next()).toMatchObject({ type: "error", ref: "full", error: { code: "unavailable" } });
+  } finally {
+    cli(stack.redis, "config", "set", "maxmemory", "0");
+  }
+  s.send({ type: "submit", ref: "room", task: "test_task", args: { task_id: 2 } });
+  const frames = await s.until((f) => f.type === "result" || f.type === "error");
+  expect(frames.map((f) => f.type)).toEqual(["accepted", "result"]);
+  s.close();
+});
