@@ -1,13 +1,13 @@
 /**
- * Sends frames to one socket without letting a slow reader grow our memory: once Bun holds more than
- * the high-water mark for it (send() -> -1 and getBufferedAmount()), progress events are coalesced to
- * the latest per task until `drain` brings it back under; terminal and state events are never dropped;
- * a socket that stays over the mark for closeAfterMs is closed with 1013.
+ * Sends frames to one reader without letting a slow one grow our memory: once its sink is past the
+ * high-water mark, progress events are coalesced to the latest per task until it drains; terminal and
+ * state events are never dropped; a reader that stays over the mark for closeAfterMs is cut off.
+ * The sink is a WebSocket (wsSink) or an SSE stream (views/tasks.ts).
  */
 import type { ServerWebSocket } from "bun";
 import type { EventEntry } from "./queue.ts";
 
-/** Progress events coalesced away on this server since it started (all sockets). */
+/** Progress events coalesced away on this server since it started (all sockets and streams). */
 let coalescedTotal = 0;
 
 /** Prometheus lines for /metrics: bytes Bun holds for slow readers, and how much progress they skipped. */
@@ -32,29 +32,64 @@ export function outboxMetrics(sockets: Iterable<ServerWebSocket<any>>): string {
   ].join("\n") + "\n";
 }
 
+/** Where an Outbox writes. */
+export interface Sink {
+  /** Queues text for the reader; true when that leaves the sink past its high-water mark. */
+  write(text: string): boolean;
+  /** Whether it is still past the mark (asked when it drains). */
+  over(): boolean;
+  /** Cuts off a reader stuck past the mark. */
+  abort(): void;
+}
+
+/** A WebSocket as a sink: send() -> -1 means Bun queued it; only past highWater bytes do we hold progress back. */
+export function wsSink(ws: ServerWebSocket<any>, highWater: number): Sink {
+  return {
+    // 0 (dropped: the socket is closing) needs nothing here; its watches end in the close hook.
+    write: (text) => ws.send(text) === -1 && ws.getBufferedAmount() > highWater,
+    over: () => ws.getBufferedAmount() > highWater,
+    abort: () => ws.close(1013, "client too slow to read"),
+  };
+}
+
+/** A byte-sized ReadableStream (an SSE response) as a sink: past its highWaterMark desiredSize goes to 0 and below. */
+export function streamSink(controller: ReadableStreamDefaultController<Uint8Array>, abort: () => void): Sink {
+  const over = () => (controller.desiredSize ?? 0) <= 0;
+  return {
+    write(text) {
+      controller.enqueue(encoder.encode(text));
+      return over();
+    },
+    over,
+    abort,
+  };
+}
+
+const encoder = new TextEncoder();
+
 export class Outbox {
-  /** Task id -> its latest progress frame not yet sent. */
-  private readonly held = new Map<string, string>();
+  /** Task id -> its latest progress event not yet sent. */
+  private readonly held = new Map<string, EventEntry>();
   private congested = false;
   private stuckTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    private readonly ws: ServerWebSocket<any>,
+    private readonly sink: Sink,
     private readonly closeAfterMs: number,
-    /** Bytes Bun may buffer for this socket before progress is held back (SEND_HIGH_WATER_BYTES). */
-    private readonly highWater = 1024 * 1024,
+    /** How an event is written: the /ws frame itself, or an SSE record around it. */
+    private readonly format: (e: EventEntry) => string = (e) => e.frame,
   ) {}
 
   /** A control frame (accepted, error, state): always queued. */
-  send(frame: string): void {
-    this.write(frame);
+  send(text: string): void {
+    this.write(text);
   }
 
   event(taskId: string, e: EventEntry): void {
     if (e.progress) {
       if (this.congested || this.held.has(taskId)) {
-        if (this.held.has(taskId)) this.skip();
-        this.held.set(taskId, e.frame);
+        if (this.held.has(taskId)) coalescedTotal++;
+        this.held.set(taskId, e);
         return;
       }
     } else {
@@ -62,22 +97,22 @@ export class Outbox {
       if (held !== undefined) {
         this.held.delete(taskId);
         // Before a final event a held progress is stale: skipping it is the allowed coalescing gap.
-        if (e.final) this.skip();
-        else this.write(held);
+        if (e.final) coalescedTotal++;
+        else this.write(this.format(held));
       }
     }
-    this.write(e.frame);
+    this.write(this.format(e));
   }
 
-  /** Bun's `drain`: called as the buffer empties; once under the mark, send what we held back. */
+  /** The sink took what was buffered (Bun's `drain`, a stream's `pull`); once under the mark, send what we held. */
   drain(): void {
-    if (!this.congested || this.ws.getBufferedAmount() > this.highWater) return;
+    if (!this.congested || this.sink.over()) return;
     this.congested = false;
     this.clearStuck();
-    for (const [id, frame] of this.held) {
+    for (const [id, e] of this.held) {
       if (this.congested) break;
       this.held.delete(id);
-      this.write(frame);
+      this.write(this.format(e));
     }
   }
 
@@ -86,18 +121,12 @@ export class Outbox {
     this.clearStuck();
   }
 
-  private skip(): void {
-    coalescedTotal++;
-  }
-
-  private write(frame: string): void {
-    // -1: Bun queued it behind unsent bytes; only past the mark do we start holding progress.
-    // 0: dropped because the socket is closing; its watches end in the close hook.
-    if (this.ws.send(frame) !== -1 || this.congested || this.ws.getBufferedAmount() <= this.highWater) return;
+  private write(text: string): void {
+    if (!this.sink.write(text) || this.congested) return;
     this.congested = true;
     this.stuckTimer ??= setTimeout(() => {
       this.stuckTimer = undefined;
-      if (this.congested) this.ws.close(1013, "client too slow to read");
+      if (this.congested) this.sink.abort();
     }, this.closeAfterMs);
   }
 

@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { App } from "../lib/app.ts";
 import { TaskwireError, fromZodIssues } from "../lib/errors.ts";
 import type { Watcher } from "../lib/feeds.ts";
+import { Outbox, streamSink } from "../lib/outbox.ts";
 import { isTaskId } from "../lib/ids.ts";
 import { clientFrameSchemas, parseJson } from "../lib/protocol.ts";
 import type { EventEntry } from "../lib/queue.ts";
@@ -62,8 +63,6 @@ function schema(): Response {
   return schemaCache.clone();
 }
 
-const enc = new TextEncoder();
-
 async function events(req: Request, ctx: RequestContext, id: string): Promise<Response> {
   const { app } = ctx;
   const lastId = req.headers.get("last-event-id") ?? ctx.url.searchParams.get("after") ?? "0";
@@ -76,48 +75,57 @@ async function events(req: Request, ctx: RequestContext, id: string): Promise<Re
   // The client has the final event: 204 is what tells an EventSource to stop reconnecting.
   if (after === "done") return new Response(null, { status: 204 });
   ctx.server.timeout(req, 0); // an event stream is idle between events; Bun's default would cut it at 10 s
-  let watcher: Watcher | undefined;
+  const { SEND_HIGH_WATER_BYTES, SLOW_CLIENT_CLOSE_MS } = app.config;
   let keepAlive: ReturnType<typeof setInterval> | undefined;
-  const stop = () => {
-    clearInterval(keepAlive);
-    if (watcher) app.feeds.unwatch(id, watcher);
-  };
-  const stream = new ReadableStream<Uint8Array>({
-    async start(controller) {
-      const write = (s: string) => {
-        try {
-          controller.enqueue(enc.encode(s));
-        } catch {
-          stop();
-        }
-      };
-      const w: Watcher = {
-        sent: after,
-        deliver(e: EventEntry) {
-          write(`id: ${e.seq}\ndata: ${e.frame}\n\n`);
-          if (e.final) {
-            stop();
-            controller.close();
-          }
-        },
-      };
-      watcher = w;
-      write(": taskwire event stream\nretry: 1000\n\n");
-      keepAlive = setInterval(() => write(": keep-alive\n\n"), 15_000);
-      try {
-        const found = await app.feeds.watch(id, w);
-        if (!found) {
-          write(`event: error\ndata: ${JSON.stringify({ type: "error", id, error: { code: "not_found", message: `no task ${id}` } })}\n\n`);
-          stop();
-          controller.close();
-        }
-      } catch (err) {
-        stop();
-        controller.error(err);
-      }
+  let outbox: Outbox | undefined;
+  let ended = false;
+  const w: Watcher = {
+    sent: after,
+    deliver(e: EventEntry) {
+      outbox?.event(id, e);
+      if (e.final) end();
     },
-    cancel: stop,
-  });
+  };
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const end = (err?: Error) => {
+    if (ended) return;
+    ended = true;
+    clearInterval(keepAlive);
+    app.feeds.unwatch(id, w);
+    outbox?.dispose();
+    outbox = undefined; // nothing is written to a stream that has ended
+    try {
+      if (err) controller.error(err);
+      else controller.close();
+    } catch {
+      // the reader went away first
+    }
+  };
+  // Sized in bytes, so a reader that stops reading costs SEND_HIGH_WATER_BYTES and coalesced progress,
+  // exactly as a slow WebSocket does (lib/outbox.ts); pull() is the stream's drain.
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+        outbox = new Outbox(streamSink(c, () => end(new Error("client too slow to read"))), SLOW_CLIENT_CLOSE_MS, (e) => `id: ${e.seq}\ndata: ${e.frame}\n\n`);
+        outbox.send(": taskwire event stream\nretry: 1000\n\n");
+        keepAlive = setInterval(() => outbox?.send(": keep-alive\n\n"), 15_000);
+        app.feeds.watch(id, w).then(
+          (found) => {
+            if (found) return;
+            outbox?.send(`event: error\ndata: ${JSON.stringify({ type: "error", id, error: { code: "not_found", message: `no task ${id}` } })}\n\n`);
+            end();
+          },
+          (err) => end(err instanceof Error ? err : new Error(String(err))),
+        );
+      },
+      pull() {
+        outbox?.drain();
+      },
+      cancel: () => end(),
+    },
+    new ByteLengthQueuingStrategy({ highWaterMark: SEND_HIGH_WATER_BYTES }),
+  );
   return new Response(stream, {
     headers: { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" },
   });

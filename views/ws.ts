@@ -6,7 +6,7 @@ import type { App } from "../lib/app.ts";
 import { TaskwireError, toWireError } from "../lib/errors.ts";
 import type { Watcher } from "../lib/feeds.ts";
 import { isTaskId, newTaskId } from "../lib/ids.ts";
-import { Outbox } from "../lib/outbox.ts";
+import { Outbox, wsSink } from "../lib/outbox.ts";
 import { FrameError, type ClientFrame, type Correlation, acceptedFrame, errorFrame, parseClientFrame, stateFrame } from "../lib/protocol.ts";
 import type { EventEntry } from "../lib/queue.ts";
 import type { RequestContext, Socket } from "../lib/router.ts";
@@ -56,7 +56,7 @@ export function upgrade(_req: Request, ctx: RequestContext): Session {
 
 export function open(ws: Ws): void {
   const { SLOW_CLIENT_CLOSE_MS, SEND_HIGH_WATER_BYTES } = ws.data.app.config;
-  ws.data.state.outbox = new Outbox(ws, SLOW_CLIENT_CLOSE_MS, SEND_HIGH_WATER_BYTES);
+  ws.data.state.outbox = new Outbox(wsSink(ws, SEND_HIGH_WATER_BYTES), SLOW_CLIENT_CLOSE_MS);
 }
 
 export function message(ws: Ws, data: string | Buffer): void {
