@@ -76,7 +76,7 @@ export class Metrics {
     out.push(`taskwire_task_subscriptions ${g.feeds}`);
     metric("taskwire_request_errors_total", "counter", "Requests refused, by error code (this server).");
     for (const [code, n] of this.errorsByCode) out.push(`taskwire_request_errors_total{code="${code}"} ${n}`);
-    metric("taskwire_submit_to_result_ms", "histogram", "Submit-to-final-event latency (ms) of tasks submitted over this server's /ws.");
+    metric("taskwire_submit_to_result_ms", "histogram", "Submit-to-final-event latency (ms) of tasks submitted over this server's /ws and /async_task/.");
     let cum = 0;
     BUCKETS_MS.forEach((b, i) => {
       cum += this.buckets[i]!;

@@ -306,6 +306,12 @@ test("GET /metrics: counters by task name, queue depth, running, sockets, subscr
   const m2 = await metrics();
   expect((m2.get('taskwire_tasks_cancelled_total{task="countdown"}') ?? 0) - (m0.get('taskwire_tasks_cancelled_total{task="countdown"}') ?? 0)).toBe(1);
   expect(m2.get("taskwire_task_subscriptions")).toBe(0);
+
+  // /async_task/ tasks count in the latency histogram too.
+  const seed = await openSocket(`${stack.server.ws}/async_task/`);
+  seed.send({ task_id: 1 });
+  await seed.closed;
+  expect(((await metrics()).get("taskwire_submit_to_result_ms_count") ?? 0) - (m2.get("taskwire_submit_to_result_ms_count") ?? 0)).toBe(1);
 });
 
 test("GET /healthz: 200 while Redis answers, 503 when it does not", async () => {

@@ -109,7 +109,14 @@ async function run(ws: Ws, data: string | Buffer): Promise<void> {
 
   const id = newTaskId();
   s.taskId = id;
-  s.watcher = { sent: 0, deliver: (e) => onFinal(ws, e) };
+  const submittedAt = performance.now();
+  s.watcher = {
+    sent: 0,
+    deliver: (e) => {
+      if (e.final) s.app.metrics.observeLatency(performance.now() - submittedAt);
+      onFinal(ws, e);
+    },
+  };
   try {
     await s.app.feeds.hold(id, s.watcher);
     await s.app.queue.enqueue(validated, id);
