@@ -34,8 +34,8 @@ export function outboxMetrics(sockets: Iterable<ServerWebSocket<any>>): string {
 
 /** Where an Outbox writes. */
 export interface Sink {
-  /** Queues text for the reader; true when that leaves the sink past its high-water mark. */
-  write(text: string): boolean;
+  /** Queues texts for the reader, in order; true when that leaves the sink past its high-water mark. */
+  write(texts: string[]): boolean;
   /** Whether it is still past the mark (asked when it drains). */
   over(): boolean;
   /** Cuts off a reader stuck past the mark. */
@@ -44,9 +44,15 @@ export interface Sink {
 
 /** A WebSocket as a sink: send() -> -1 means Bun queued it; only past highWater bytes do we hold progress back. */
 export function wsSink(ws: ServerWebSocket<any>, highWater: number): Sink {
+  // 0 (dropped: the socket is closing) needs nothing here; its watches end in the close hook.
+  const sendAll = (texts: string[]) => {
+    let r = 0;
+    for (const t of texts) r = ws.send(t);
+    return r;
+  };
   return {
-    // 0 (dropped: the socket is closing) needs nothing here; its watches end in the close hook.
-    write: (text) => ws.send(text) === -1 && ws.getBufferedAmount() > highWater,
+    // Corked, a tick's frames to one socket leave in one write instead of one syscall each.
+    write: (texts) => (texts.length === 1 ? ws.send(texts[0]!) : ws.cork(() => sendAll(texts))) === -1 && ws.getBufferedAmount() > highWater,
     over: () => ws.getBufferedAmount() > highWater,
     abort: () => ws.close(1013, "client too slow to read"),
   };
@@ -56,13 +62,29 @@ export function wsSink(ws: ServerWebSocket<any>, highWater: number): Sink {
 export function streamSink(controller: ReadableStreamDefaultController<Uint8Array>, abort: () => void): Sink {
   const over = () => (controller.desiredSize ?? 0) <= 0;
   return {
-    write(text) {
-      controller.enqueue(encoder.encode(text));
+    write(texts) {
+      try {
+        // SSE records concatenate: one chunk for the tick.
+        controller.enqueue(encoder.encode(texts.length === 1 ? texts[0]! : texts.join("")));
+      } catch {
+        return false; // the reader cancelled the stream; its end() is on the way
+      }
       return over();
     },
     over,
     abort,
   };
+}
+
+/** One tick's frames for one reader are sent together, up to about this much. */
+const FLUSH_AT_CHARS = 64 * 1024;
+
+/** Outboxes with frames waiting for the end of this tick; flushed together by one microtask. */
+const dirty = new Set<Outbox>();
+function flushDirty(): void {
+  const batch = [...dirty];
+  dirty.clear();
+  for (const o of batch) o.flush();
 }
 
 const encoder = new TextEncoder();
@@ -71,6 +93,9 @@ export class Outbox {
   /** Task id -> its latest progress event not yet sent. */
   private readonly held = new Map<string, EventEntry>();
   private congested = false;
+  /** Frames written this tick, sent together at its end. */
+  private pending: string[] = [];
+  private pendingChars = 0;
   private stuckTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -116,18 +141,38 @@ export class Outbox {
     }
   }
 
+  /** Sends what this tick wrote (a final event just written included), then stops: nothing is held or timed. */
   dispose(): void {
+    this.flush();
+    dirty.delete(this);
     this.held.clear();
     this.clearStuck();
   }
 
-  private write(text: string): void {
-    if (!this.sink.write(text) || this.congested) return;
+  /** Hands this tick's frames to the sink (called by the shared microtask). */
+  flush(): void {
+    const texts = this.pending;
+    if (texts.length === 0) return;
+    this.pending = [];
+    this.pendingChars = 0;
+    if (!this.sink.write(texts) || this.congested) return;
     this.congested = true;
     this.stuckTimer ??= setTimeout(() => {
       this.stuckTimer = undefined;
       if (this.congested) this.sink.abort();
     }, this.closeAfterMs);
+  }
+
+  private write(text: string): void {
+    this.pendingChars += text.length;
+    // A burst (a replay of a long log) is flushed as it grows, so congestion is seen and progress coalesced mid-burst.
+    if (this.pendingChars > FLUSH_AT_CHARS) {
+      this.pending.push(text);
+      return this.flush();
+    }
+    if (this.pending.push(text) > 1) return;
+    if (dirty.size === 0) queueMicrotask(flushDirty);
+    dirty.add(this);
   }
 
   private clearStuck(): void {

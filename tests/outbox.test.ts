@@ -27,7 +27,10 @@ function unreadStream(highWaterMark: number) {
       return outbox;
     },
     aborted: () => aborted,
-    close: () => controller.close(),
+    close: () => {
+      outbox.dispose();
+      controller.close();
+    },
   };
 }
 
@@ -45,11 +48,12 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<Map<string, 
 test("past the high-water mark progress is coalesced per task; the final event always goes out; pull drains the latest held progress", async () => {
   const s = unreadStream(2048);
   const out = s.make(60_000);
-  for (let seq = 1; seq <= 300; seq++) {
+  // More than one flush's worth (lib/outbox.ts sends a tick's frames together up to ~64 KB).
+  for (let seq = 1; seq <= 2000; seq++) {
     out.event("a", progress("a", seq));
     out.event("b", progress("b", seq));
   }
-  out.event("a", result("a", 301)); // b stays mid-run: its latest progress is held for the drain
+  out.event("a", result("a", 2001)); // b stays mid-run: its latest progress is held for the drain
   const reading = readAll(s.stream);
   await Bun.sleep(10);
   s.close();
@@ -58,11 +62,11 @@ test("past the high-water mark progress is coalesced per task; the final event a
   const b = seen.get("b")!;
   for (const seqs of [a, b]) {
     for (let i = 1; i < seqs.length; i++) expect(seqs[i]! > seqs[i - 1]!).toBe(true);
-    expect(seqs.length).toBeLessThan(300); // coalesced: far fewer than were sent
+    expect(seqs.length).toBeLessThan(1500); // coalesced: far fewer than were sent
     expect(seqs.length).toBeGreaterThan(5); // but everything under the mark went out as it came
   }
-  expect(a.at(-1)).toBe(301);
-  expect(b.at(-1)).toBe(300); // the held latest progress, sent once the reader pulled
+  expect(a.at(-1)).toBe(2001);
+  expect(b.at(-1)).toBe(2000); // the held latest progress, sent once the reader pulled
   expect(s.aborted()).toBe(0);
   out.dispose();
 });
@@ -72,7 +76,7 @@ test("under the mark nothing is coalesced", async () => {
   const out = s.make(60_000);
   for (let seq = 1; seq <= 100; seq++) out.event("a", progress("a", seq));
   out.event("a", result("a", 101));
-  s.close();
+  s.close(); // disposes first: what this tick wrote goes out before the stream ends, as in views/tasks.ts
   expect((await readAll(s.stream)).get("a")).toEqual(Array.from({ length: 101 }, (_, i) => i + 1));
   out.dispose();
 });
@@ -92,7 +96,7 @@ test("a reader that stays past the mark for closeAfterMs is cut off once; one th
   const reader = slow.stream.getReader();
   let reads = 0;
   while (reads < 100 && (await Promise.race([reader.read().then(() => true), Bun.sleep(20).then(() => false)]))) reads++;
-  expect(reads).toBeGreaterThan(1);
+  expect(reads).toBeGreaterThan(0);
   await Bun.sleep(300);
   expect(slow.aborted()).toBe(0);
   out2.dispose();
