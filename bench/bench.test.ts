@@ -1,0 +1,177 @@
+/** The bench's own checks: percentiles, the raw WebSocket client, the report, and that the load generator catches a misbehaving server. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startStack, type Stack } from "../tests/helpers/stack.ts";
+import { parseOptions, runMode } from "./load.ts";
+import { connectRaw } from "./rawws.ts";
+import { markdownTable, svgChart } from "./report.ts";
+import { median, Samples } from "./stats.ts";
+
+describe("stats", () => {
+  test("nearest-rank percentiles over every sample", () => {
+    const s = new Samples();
+    for (let i = 100; i >= 1; i--) s.add(i); // added out of order on purpose
+    const p = s.percentiles();
+    expect(p).toMatchObject({ count: 100, p50: 50, p90: 90, p99: 99, p999: 100, max: 100, mean: 50.5 });
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 2, 3])).toBe(2.5);
+  });
+
+  test("grows past its first buffer", () => {
+    const s = new Samples();
+    for (let i = 0; i < 200_000; i++) s.add(i % 10);
+    expect(s.count).toBe(200_000);
+    expect(s.percentiles().max).toBe(9);
+  });
+});
+
+describe("raw WebSocket client", () => {
+  test("handshake, text both ways, ping answered, close code, chosen source address", async () => {
+    let remote = "";
+    let pongs = 0;
+    const server = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req, srv) {
+        remote = srv.requestIP(req)?.address ?? "";
+        return srv.upgrade(req) ? undefined : new Response("no", { status: 400 });
+      },
+      websocket: {
+        message(ws, msg) {
+          ws.ping("p");
+          ws.send(`echo:${msg}`);
+          if (msg === "bye") ws.close(4001, "done");
+        },
+        pong() {
+          pongs++;
+        },
+      },
+    });
+    try {
+      const got: string[] = [];
+      let closed = 0;
+      const ws = await connectRaw({
+        host: "127.0.0.1", port: server.port!, path: "/", localAddress: "127.0.0.3",
+        onText: (t) => got.push(t), onClose: (c) => (closed = c),
+      });
+      const big = "é".repeat(70_000); // a 64-bit length frame, multi-byte UTF-8
+      ws.send("hi");
+      // The server ignores frames once it has started closing, so wait for this pong before "bye".
+      for (let i = 0; i < 200 && pongs === 0; i++) await Bun.sleep(5);
+      ws.send(big);
+      ws.send("bye");
+      for (let i = 0; i < 200 && closed === 0; i++) await Bun.sleep(10);
+      expect(remote).toBe("127.0.0.3");
+      expect(got).toEqual(["echo:hi", `echo:${big}`, "echo:bye"]);
+      expect(closed).toBe(4001);
+      expect(pongs).toBeGreaterThan(0);
+    } finally {
+      server.stop(true);
+    }
+  });
+
+  test("a refused upgrade rejects", async () => {
+    const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("nope", { status: 404 }) });
+    try {
+      await expect(connectRaw({ host: "127.0.0.1", port: server.port!, path: "/ws" })).rejects.toThrow(/upgrade refused: HTTP\/1.1 404/);
+    } finally {
+      server.stop(true);
+    }
+  });
+});
+
+describe("load generator verification", () => {
+  test("counts duplicates, wrong values and missing results from a server that breaks the protocol", async () => {
+    // A deliberately wrong /ws peer: every 4th task's result twice, every 4th+1 wrong, every 4th+2 never.
+    const server = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: (req, srv) => (srv.upgrade(req) ? undefined : new Response("no", { status: 400 })),
+      websocket: {
+        message(ws, msg) {
+          const f = JSON.parse(String(msg));
+          const n = Number(String(f.ref).split(".")[1]);
+          const id = `t-${f.ref}`;
+          ws.send(JSON.stringify({ type: "accepted", ref: f.ref, id }));
+          const result = (value: unknown) => ws.send(JSON.stringify({ type: "result", id, seq: 1, result: value }));
+          if (n % 4 === 2) return;
+          result(n % 4 === 1 ? "wrong" : f.args.task_id);
+          if (n % 4 === 0) result(f.args.task_id);
+        },
+      },
+    });
+    try {
+      const { mode, options } = parseOptions(["ws-closed", "--url", `http://127.0.0.1:${server.port}`, "--seconds", "0.3", "--warmup", "0", "--sockets", "2", "--inflight", "4", "--drain-ms", "300", "--quiet"]);
+      const r = await runMode(mode, options);
+      expect(r.ok).toBe(false);
+      expect(r.violations.duplicates).toBeGreaterThan(0);
+      expect(r.violations.wrongValue).toBeGreaterThan(0);
+      expect(r.violations.missing).toBeGreaterThan(0);
+    } finally {
+      server.stop(true);
+    }
+  });
+
+  describe("against a real stack", () => {
+    let stack: Stack;
+    beforeAll(async () => {
+      stack = await startStack("bench");
+    });
+    afterAll(async () => {
+      await stack?.stop();
+    });
+
+    const run = (...args: string[]) => {
+      const { mode, options } = parseOptions([...args, "--url", stack.server.http, "--seconds", "0.5", "--warmup", "0", "--quiet",
+        "--pids", `server=${stack.server.pid},worker=${stack.workers[0]!.pid},redis=${stack.redis.proc.pid}`]);
+      return runMode(mode, options);
+    };
+
+    test("ws-closed with a 1 KB payload: every result once, right value, CPU per task measured", async () => {
+      const r = await run("ws-closed", "--sockets", "3", "--inflight", "5", "--payload", "1024");
+      expect(r.violations).toEqual({ duplicates: 0, wrongValue: 0, missing: 0, errors: {}, unexpected: 0, closes: 0 });
+      expect(r.ok).toBe(true);
+      expect(r.tasks).toBeGreaterThan(0);
+      expect(r.cpuPerTaskMs).toBeGreaterThan(0);
+    });
+
+    test("ws-open and async modes verify too", async () => {
+      const open = await run("ws-open", "--rate", "100", "--sockets", "2");
+      expect(open.ok).toBe(true);
+      expect(open.latencyFromSend!.count).toBe(open.tasks);
+      const seed = await run("async", "--sockets", "3");
+      expect(seed.ok).toBe(true);
+      expect(seed.verified).toBeGreaterThan(0);
+    });
+
+    test("connections mode opens idle sockets from two source addresses and measures server memory", async () => {
+      const r = await run("connections", "--sockets", "300", "--per-source", "150", "--rate", "50");
+      expect(r.ok).toBe(true);
+      expect(r.extra).toMatchObject({ idleSockets: 300, failedOpen: 0 });
+      expect(r.params.sources).toBe(2);
+      expect(typeof r.extra.rssGrowthMB).toBe("number");
+    });
+  });
+});
+
+describe("report", () => {
+  test("table and chart carry every workload and escape names", () => {
+    const run = (throughput: number) => ({
+      mode: "ws-closed" as const, params: {}, seconds: 1, tasks: throughput, throughput,
+      latency: { count: 1, p50: 1, p90: 2, p99: 3, p999: 4, max: 5, mean: 1 },
+      cpuMs: { server: 10, worker: 5, redis: 5 }, cpuPerTaskMs: 20 / throughput, verified: throughput,
+      violations: { duplicates: 0, wrongValue: 0, missing: 0, errors: {}, unexpected: 0, closes: 0 }, ok: true, extra: {},
+    });
+    const ws = [
+      { name: "a<b", title: "first", target: "t", runs: [run(100), run(300), run(200)] },
+      { name: "c", title: "second", target: "t", runs: [run(50)] },
+    ];
+    const table = markdownTable(ws);
+    expect(table.split("\n")).toHaveLength(4);
+    expect(table).toContain("| first (3 runs) | 200 (100–300) |");
+    const svg = svgChart(ws, "caption & more");
+    expect(svg).toStartWith("<svg");
+    expect(svg).toContain("a&lt;b");
+    expect(svg).toContain("caption &amp; more");
+    expect(svg).not.toContain("NaN");
+  });
+});

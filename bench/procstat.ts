@@ -1,0 +1,65 @@
+/** CPU time and memory of other processes, read from /proc (Linux only): what a task costs server, worker and Redis. */
+import { readFileSync } from "node:fs";
+
+// USER_HZ is 100 on every Linux we run on; `getconf CLK_TCK` confirms it once at start-up.
+const HZ = (() => {
+  const out = Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim();
+  const n = Number(out);
+  return Number.isFinite(n) && n > 0 ? n : 100;
+})();
+
+/** utime + stime of `pid` in milliseconds (resolution 1000/HZ, i.e. 10 ms), or NaN if it is gone. */
+export function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / HZ; // fields 14 and 15 of the whole line
+  } catch {
+    return NaN;
+  }
+}
+
+/** A field of /proc/<pid>/status in kB (VmRSS, VmHWM, ...), or NaN. */
+export function statusKb(pid: number, field: "VmRSS" | "VmHWM" | "RssAnon"): number {
+  try {
+    const m = readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Open file descriptor limit of `pid` (soft), or NaN. */
+export function fdLimit(pid: number | "self"): number {
+  try {
+    const m = readFileSync(`/proc/${pid}/limits`, "utf8").match(/^Max open files\s+(\d+)/m);
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+export type Pids = Record<string, number>;
+
+/** CPU ms of each role's process now. */
+export function snapshot(pids: Pids): Record<string, number> {
+  return Object.fromEntries(Object.entries(pids).map(([role, pid]) => [role, cpuMs(pid)]));
+}
+
+/** CPU ms each role spent since `before` (an earlier snapshot). */
+export function cpuSince(pids: Pids, before: Record<string, number>): Record<string, number> {
+  const now = snapshot(pids);
+  return Object.fromEntries(Object.keys(pids).map((role) => [role, now[role]! - before[role]!]));
+}
+
+/** Whole-machine CPU counters (jiffies): busy and total, from the first line of /proc/stat. */
+export function machineJiffies(): { busy: number; total: number } {
+  try {
+    const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * `bun run bench`: for each workload starts a private redis-server, the server and one worker, warms them
+ * up, runs bench/load.ts 3 times against them, and writes bench/results/<date>.{json,md,svg}.
+ *
+ *   bun run bench [--only ws-closed,ws-open] [--seconds 5] [--warmup 1] [--runs 3] [--quick]
+ *                 [--sockets-idle 20000] [--autopipeline] [--profile] [--env NAME=value ...] [--label text] [--out dir] [--no-write]
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, release, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type Proc, ROOT, type ServerProc, startServer, startWorker } from "../tests/helpers/procs.ts";
+import { cli, startRedis, type TestRedis } from "../tests/helpers/redis.ts";
+import type { LoadResult } from "./load.ts";
+import { markdownTable, summarize, svgChart, type WorkloadReport } from "./report.ts";
+
+interface Workload {
+  title: string;
+  target: string;
+  /** Arguments for bench/load.ts (mode first). */
+  args: (o: RunOptions) => string[];
+}
+
+interface RunOptions {
+  seconds: number;
+  warmup: number;
+  runs: number;
+  socketsIdle: number;
+  autopipeline: boolean;
+  profile: boolean;
+  /** Extra environment for the server and worker (--env NAME=value), e.g. WORKER_CONCURRENCY. */
+  env: Record<string, string>;
+}
+
+const WORKLOADS: Record<string, Workload> = {
+  "ws-closed": {
+    title: "/ws closed loop, 50 sockets × 20 in flight",
+    target: "≥ 22,000 tasks/s",
+    args: () => ["ws-closed", "--sockets", "50", "--inflight", "20"],
+  },
+  "ws-open": {
+    title: "/ws open loop, 1,000 tasks/s on 10 sockets",
+    target: "p50 ≤ 0.5 ms, p99 ≤ 2 ms, CPU ≤ 0.3 ms/task",
+    args: () => ["ws-open", "--rate", "1000", "--sockets", "10"],
+  },
+  async: {
+    title: "/async_task/, 50 sockets, one task per socket (connect to result)",
+    target: "≥ 5,000 tasks/s",
+    args: () => ["async", "--sockets", "50"],
+  },
+  "async-seq": {
+    title: "/async_task/ sequential round trip (connect to result)",
+    target: "p50 ≤ 1 ms",
+    args: () => ["async-seq"],
+  },
+  "ws-1k": {
+    title: "/ws closed loop, 1 KB args and result, 50 × 20",
+    target: "no collapse vs ws-closed",
+    args: () => ["ws-closed", "--sockets", "50", "--inflight", "20", "--payload", "1024"],
+  },
+  "ws-64k": {
+    title: "/ws closed loop, 64 KB args and result, 50 × 4",
+    target: "no collapse (bytes/s)",
+    args: () => ["ws-closed", "--sockets", "50", "--inflight", "4", "--payload", "65536"],
+  },
+  connections: {
+    title: "idle /ws sockets + 200 tasks/s probe (latency of the probe)",
+    target: "20k sockets: RSS ≤ +100 MB; probe p99 < 5 ms",
+    // Several source addresses: past ~10k sockets per address the kernel's ephemeral-port search slows opening a lot.
+    args: (o) => ["connections", "--sockets", String(o.socketsIdle), "--rate", "200", "--per-source", "5000"],
+  },
+};
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+interface Stack {
+  redis: TestRedis;
+  server: ServerProc;
+  worker: Proc;
+  pids: string;
+}
+
+async function startStack(o: RunOptions, profileDir?: string): Promise<Stack> {
+  const redis = await startRedis();
+  const env: Record<string, string> = { REDIS_URL: redis.url, TASKWIRE_PREFIX: "bench", RESULT_TTL_S: "600", ...o.env };
+  const bunOptions: string[] = [];
+  // A bunfig of our own adds the preload without touching lib/ (a CLI --preload is overridden by bunfig.toml's).
+  if (o.autopipeline) bunOptions.push(`--config=${join(ROOT, "bench", "bunfig.autopipeline.toml")}`);
+  if (profileDir) bunOptions.push("--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${profileDir}`);
+  if (bunOptions.length) env.BUN_OPTIONS = bunOptions.join(" ");
+  try {
+    const server = await startServer(env);
+    const worker = await startWorker(env);
+    return { redis, server, worker, pids: `server=${server.pid},worker=${worker.pid},redis=${redis.proc.pid}` };
+  } catch (err) {
+    await redis.stop();
+    throw err;
+  }
+}
+
+async function stopStack(s: Stack, graceful: boolean): Promise<void> {
+  // SIGTERM lets a --cpu-prof process write its profile on exit; otherwise no need to wait.
+  const signal = graceful ? "SIGTERM" : "SIGKILL";
+  const deadline = Bun.sleep(15_000).then(() => "timeout");
+  const stopped = Promise.all([s.server.kill(signal), s.worker.kill(signal)]);
+  if ((await Promise.race([stopped, deadline])) === "timeout") await Promise.all([s.server.kill("SIGKILL"), s.worker.kill("SIGKILL")]);
+  await s.redis.stop();
+}
+
+/** One bench/load.ts process; its progress lines pass through, its last stdout line is the result. */
+async function load(stack: Stack, args: string[], extra: string[] = []): Promise<LoadResult> {
+  const cmd = [process.execPath, "run", join(ROOT, "bench", "load.ts"), ...args, "--url", stack.server.http, "--pids", stack.pids, ...extra];
+  const p = Bun.spawn(cmd, { cwd: ROOT, stdout: "pipe", stderr: "inherit" });
+  const out = await new Response(p.stdout).text();
+  await p.exited;
+  const line = out.trim().split("\n").pop() ?? "";
+  try {
+    return JSON.parse(line) as LoadResult;
+  } catch {
+    throw new Error(`load generator exited ${p.exitCode} without a result: ${out.slice(-500)}`);
+  }
+}
+
+/** The commands Redis spent most time in (INFO commandstats, script-internal calls included), as usec per verified task. */
+function topCommands(info: string, tasks: number): string {
+  const rows = [...info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)].map((m) => ({ cmd: m[1]!, calls: Number(m[2]), usec: Number(m[3]) }));
+  rows.sort((a, b) => b.usec - a.usec);
+  const per = (x: number) => (tasks > 0 ? (x / tasks).toFixed(tasks > 0 && x / tasks < 10 ? 2 : 0) : "?");
+  const total = rows.reduce((a, r) => a + r.usec, 0);
+  return `total ${per(total)}: ` + rows.slice(0, 8).map((r) => `${r.cmd} ${per(r.usec)} (${per(r.calls)} calls)`).join(", ");
+}
+
+function machine() {
+  const redisVersion = Bun.spawnSync(["redis-server", "--version"]).stdout.toString().trim();
+  return {
+    cpu: cpus()[0]?.model ?? "?",
+    cores: cpus().length,
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    bun: Bun.version,
+    redis: redisVersion.match(/v=(\S+)/)?.[1] ?? redisVersion,
+    loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
+    code: codeVersion(),
+  };
+}
+
+/** Which code was measured: the commit and how many files differ from it (read-only git). */
+function codeVersion(): string {
+  const git = (...a: string[]) => Bun.spawnSync(["git", ...a], { cwd: ROOT, stderr: "ignore" });
+  const head = git("rev-parse", "--short", "HEAD");
+  if (head.exitCode !== 0) return "not a git checkout";
+  const dirty = git("status", "--porcelain").stdout.toString().trim().split("\n").filter(Boolean).length;
+  return `${head.stdout.toString().trim()}${dirty ? ` + ${dirty} changed files` : ""}`;
+}
+
+function parse(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      only: { type: "string" },
+      seconds: { type: "string" },
+      warmup: { type: "string" },
+      runs: { type: "string" },
+      quick: { type: "boolean", default: false },
+      "sockets-idle": { type: "string" },
+      autopipeline: { type: "boolean", default: false },
+      profile: { type: "boolean", default: false },
+      label: { type: "string", default: "" },
+      "no-write": { type: "boolean", default: false },
+      env: { type: "string", multiple: true, default: [] },
+      out: { type: "string" },
+    },
+  });
+  const names = values.only ? values.only.split(",").map((s) => s.trim()).filter(Boolean) : Object.keys(WORKLOADS);
+  for (const n of names) {
+    if (!WORKLOADS[n]) throw new Error(`--only: unknown workload ${JSON.stringify(n)}; choose from ${Object.keys(WORKLOADS).join(", ")}`);
+  }
+  const num = (flag: string, s: string | undefined, dflt: number, min: number, max: number) => {
+    if (s === undefined) return dflt;
+    const n = Number(s);
+    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${flag}: expected a number from ${min} to ${max}; got ${JSON.stringify(s)}`);
+    return n;
+  };
+  const q = values.quick!;
+  const o: RunOptions = {
+    seconds: num("seconds", values.seconds, q ? 2 : 5, 0.5, 600),
+    warmup: num("warmup", values.warmup, q ? 0.5 : 1, 0, 60),
+    runs: num("runs", values.runs, q ? 1 : 3, 1, 20),
+    socketsIdle: num("sockets-idle", values["sockets-idle"], q ? 2_000 : 20_000, 1, 1_000_000),
+    autopipeline: values.autopipeline!,
+    profile: values.profile!,
+    env: {},
+  };
+  const env: Record<string, string> = {};
+  for (const kv of values.env!) {
+    const m = kv.match(/^([A-Z_][A-Z0-9_]*)=(.*)$/);
+    if (!m) throw new Error(`--env: expected NAME=value (e.g. WORKER_CONCURRENCY=64); got ${JSON.stringify(kv)}`);
+    env[m[1]!] = m[2]!;
+  }
+  o.env = env;
+  return { names, o, label: values.label!, write: !values["no-write"], out: values.out };
+}
+
+async function main(): Promise<void> {
+  let cfg;
+  try {
+    cfg = parse(process.argv.slice(2));
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(2);
+  }
+  const { names, o, label, write } = cfg;
+  const started = new Date();
+  const stamp = started.toISOString().slice(0, 19).replace(/:/g, "-");
+  const outDir = cfg.out ?? join(ROOT, "bench", "results");
+  const profileDir = o.profile ? join(outDir, "profiles", stamp) : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const host = machine();
+  log(`taskwire bench ${stamp}: ${names.join(", ")}; ${o.runs} run(s) × ${o.seconds} s after ${o.warmup} s warm-up` +
+    `${o.autopipeline ? "; ioredis auto-pipelining ON" : ""}${o.profile ? `; CPU profiles in ${profileDir}` : ""}`);
+  if (Object.keys(o.env).length) log(`server and worker env: ${Object.entries(o.env).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+  log(`machine: ${host.cores} × ${host.cpu}, ${host.memGiB} GiB, load average ${host.loadavgAtStart.join(" ")} (shared machine: figures are provisional)`);
+
+  const reports: WorkloadReport[] = [];
+  let failed = false;
+  for (const name of names) {
+    const w = WORKLOADS[name]!;
+    log(`\n## ${name}: ${w.title}`);
+    const stack = await startStack(o, name === "ws-closed" ? profileDir : undefined);
+    const runs: LoadResult[] = [];
+    try {
+      // Warm the JIT of all three processes (and Redis' script cache) before anything is measured.
+      log("warming up (discarded)…");
+      await load(stack, ["ws-closed", "--seconds", String(Math.max(1, o.warmup)), "--warmup", "0", "--quiet"]);
+      for (let i = 1; i <= o.runs; i++) {
+        cli(stack.redis, "FLUSHALL"); // the private Redis: keeps payload runs from piling up task data
+        cli(stack.redis, "CONFIG", "RESETSTAT");
+        log(`run ${i}/${o.runs}`);
+        const r = await load(stack, [...w.args(o), "--seconds", String(o.seconds), "--warmup", String(o.warmup)]);
+        r.extra.redisTopCommands = topCommands(cli(stack.redis, "INFO", "commandstats"), r.verified);
+        runs.push(r);
+        const v = r.violations;
+        log(`  => ${Math.round(r.throughput).toLocaleString("en-US")} tasks/s, p50 ${r.latency.p50.toFixed(3)} ms, p99 ${r.latency.p99.toFixed(3)} ms` +
+          `${r.cpuPerTaskMs !== undefined ? `, CPU ${r.cpuPerTaskMs.toFixed(3)} ms/task` : ""}; ${r.verified} results verified, ` +
+          `${r.ok ? "no violations" : `VIOLATIONS ${JSON.stringify(v)}`}` +
+          `; load generator ${r.extra.loadgenCpuPerTaskMs} ms/task; machine ${r.extra.machineBusyPct}% busy` +
+          `\n     redis usec/task by command: ${r.extra.redisTopCommands}` +
+          `${r.extra.idleSockets !== undefined ? `; ${r.extra.idleSockets} idle sockets, server RSS +${r.extra.rssGrowthMB} MB (${r.extra.bytesPerSocket} B/socket)` : ""}`);
+        if (!r.ok) failed = true;
+      }
+    } finally {
+      await stopStack(stack, Boolean(profileDir) && name === "ws-closed");
+    }
+    reports.push({ name, title: w.title, target: w.target, runs });
+  }
+
+  const caption = `taskwire bench ${stamp}${label ? ` (${label})` : ""}${o.autopipeline ? ", auto-pipelining on" : ""}${Object.entries(o.env).map(([k, v]) => `, ${k}=${v}`).join("")} — provisional, shared ${host.cores}-core machine`;
+  const table = markdownTable(reports);
+  const md = [
+    `# ${caption}`,
+    "",
+    `Machine: ${host.cores} × ${host.cpu}, ${host.memGiB} GiB, Linux ${host.kernel}, Bun ${host.bun}, redis-server ${host.redis}; load average at start ${host.loadavgAtStart.join(" ")}. Code: ${host.code}.`,
+    `Load generator, server, one worker (WORKER_CONCURRENCY default) and redis-server all on this box. ${o.runs} run(s) of ${o.seconds} s each after ${o.warmup} s warm-up; medians shown.`,
+    "Latency: /ws closed loop = submit to result; open loop = intended send time to result (coordinated omission avoided), with send-to-result in brackets; /async_task/ = socket connect to result, with send-to-result in brackets.",
+    "**Provisional**: other developers were running tests on this machine at the same time. \"machine busy\" is the share of all cores in use during the measured window (everything on the box, not only taskwire): near 100 % the figures are CPU-bound.",
+    "",
+    table,
+    "",
+  ].join("\n");
+  console.log("\n" + table);
+  if (write) {
+    mkdirSync(outDir, { recursive: true });
+    const json = { date: started.toISOString(), label, provisional: true, machine: host, options: o, workloads: reports.map((r) => ({ ...r, summary: summarize(r) })) };
+    writeFileSync(join(outDir, `${stamp}.json`), JSON.stringify(json, null, 2) + "\n");
+    writeFileSync(join(outDir, `${stamp}.md`), md);
+    writeFileSync(join(outDir, `${stamp}.svg`), svgChart(reports, caption));
+    log(`\nwrote ${join(outDir, stamp)}.json, .md, .svg`);
+  }
+  if (profileDir) log(`CPU profiles (server, worker): ${profileDir}`);
+  process.exit(failed ? 1 : 0);
+}
+
+if (import.meta.main) await main();
