@@ -1,4 +1,4 @@
-/** The worker process: config -> three Redis clients -> the claim/run loop. SIGTERM drains within WORKER_GRACE_MS and exits 0. */
+/** The worker process: config -> Redis clients (command, subscriber, one blocking per queue shard) -> the take/run loops. SIGTERM drains within WORKER_GRACE_MS and exits 0. */
 import { ConfigError, loadConfig, type Config } from "./lib/config.ts";
 import { makeKeys } from "./lib/keys.ts";
 import { type Logger, makeLogger } from "./lib/log.ts";
@@ -10,10 +10,10 @@ import { tasks } from "./tasks/index.ts";
 export async function startWorker(config: Config, log: Logger): Promise<{ worker: Worker; close(): Promise<void> }> {
   const name = "taskwire-worker";
   const command = createRedis(config.REDIS_URL, "command", log, name);
-  const blocking = createRedis(config.REDIS_URL, "blocking", log, name);
+  const blocking = Array.from({ length: config.queueShards }, () => createRedis(config.REDIS_URL, "blocking", log, name));
   const subscriber = createRedis(config.REDIS_URL, "subscriber", log, name);
-  await Promise.all([command, blocking, subscriber].map((c) => waitReady(c, 10_000)));
-  const worker = new Worker({ command, blocking, subscriber }, makeKeys(config.TASKWIRE_PREFIX), {
+  await Promise.all([command, ...blocking, subscriber].map((c) => waitReady(c, 10_000)));
+  const worker = new Worker({ command, blocking, subscriber }, makeKeys(config.TASKWIRE_PREFIX, config.queueShards), {
     concurrency: config.WORKER_CONCURRENCY,
     ttlS: config.RESULT_TTL_S,
     heartbeatMs: config.WORKER_HEARTBEAT_MS,
@@ -22,7 +22,7 @@ export async function startWorker(config: Config, log: Logger): Promise<{ worker
     maxLosses: 3,
   }, log);
   await worker.start();
-  log.info(`worker ${worker.id} taking tasks from ${redactUrl(config.REDIS_URL)} prefix ${config.TASKWIRE_PREFIX}, concurrency ${config.WORKER_CONCURRENCY}, tasks: ${Object.keys(tasks).join(" ")}`);
+  log.info(`worker ${worker.id} taking tasks from ${redactUrl(config.REDIS_URL)} prefix ${config.TASKWIRE_PREFIX}, ${config.queueShards} queue shard${config.queueShards === 1 ? "" : "s"}, concurrency ${config.WORKER_CONCURRENCY}, tasks: ${Object.keys(tasks).join(" ")}`);
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= worker.close(config.WORKER_GRACE_MS).finally(async () => {

@@ -6,7 +6,7 @@ import { type Keys, makeKeys } from "./keys.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { Queue } from "./queue.ts";
-import { createRedis, waitReady } from "./redis.ts";
+import { type EventSubscriber, createEventSubscriber, createRedis, waitReady } from "./redis.ts";
 import type { ScriptedRedis } from "./scripts.ts";
 
 export interface App {
@@ -14,7 +14,7 @@ export interface App {
   log: Logger;
   keys: Keys;
   redis: ScriptedRedis;
-  subscriber: ScriptedRedis;
+  subscriber: EventSubscriber;
   queue: Queue;
   feeds: Feeds;
   metrics: Metrics;
@@ -25,11 +25,11 @@ export interface App {
 }
 
 export async function createApp(config: Config, log: Logger, startupTimeoutMs = 10_000): Promise<App> {
-  const keys = makeKeys(config.TASKWIRE_PREFIX);
+  const keys = makeKeys(config.TASKWIRE_PREFIX, config.queueShards);
   const redis = createRedis(config.REDIS_URL, "command", log, "taskwire-server");
-  const subscriber = createRedis(config.REDIS_URL, "subscriber", log, "taskwire-server");
+  const subscriber = createEventSubscriber(config.REDIS_URL, log, "taskwire-server");
   await Promise.all([waitReady(redis, startupTimeoutMs), waitReady(subscriber, startupTimeoutMs)]);
-  const queue = new Queue(redis, keys, { ttlS: config.RESULT_TTL_S, maxArgsBytes: config.MAX_ARGS_BYTES });
+  const queue = new Queue(redis, keys, { ttlS: config.RESULT_TTL_S, maxArgsBytes: config.MAX_ARGS_BYTES }, log);
   const feeds = new Feeds(subscriber, queue, keys, log);
   return { config, log, keys, redis, subscriber, queue, feeds, metrics: new Metrics(), sockets: new Set() };
 }

@@ -7,7 +7,13 @@ const bool = z.enum(["0", "1", "true", "false", "yes", "no"]).transform((v) => v
 export const configSchema = z.object({
   HOST: z.string().min(1).optional(),
   PORT: int(0, 65535).default(8000),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, "must start with redis:// or rediss://").default("redis://127.0.0.1:6379"),
+  REDIS_URL: z.string().regex(/^rediss?(\+cluster)?:\/\//, "must start with redis:// or rediss:// (or redis+cluster://host:port,host:port for a Redis Cluster)")
+    .refine((v) => !/^rediss?\+cluster:/.test(v) || parseClusterUrl(v) !== undefined, "a cluster URL lists nodes as host:port separated by commas, e.g. redis+cluster://10.0.0.1:7000,10.0.0.2:7000")
+    .default("redis://127.0.0.1:6379"),
+  /** Comma-separated host:port of some Redis Cluster nodes (any masters or replicas): selects cluster mode. */
+  REDIS_CLUSTER_NODES: z.string().refine((v) => parseNodes(v) !== undefined, "list nodes as host:port separated by commas, e.g. 10.0.0.1:7000,10.0.0.2:7000").optional(),
+  /** Queue shards (each on its own cluster slot); every server and worker of a fleet must use the same number. Default 1 on one Redis, 8 on a cluster. */
+  QUEUE_SHARDS: int(1, 256).optional(),
   TASKWIRE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "letters, digits, _ . - only (1-64 chars)").default("taskwire"),
   WORKER_CONCURRENCY: int(1, 10_000).default(16),
   WORKER_GRACE_MS: int(0, 3_600_000).default(30_000),
@@ -45,7 +51,34 @@ export const configSchema = z.object({
 /** Never echoed in error messages or logs. */
 const SECRETS = new Set(["TASKWIRE_TOKEN"]);
 
-export type Config = z.infer<typeof configSchema> & { host: string; hostExplicit: boolean };
+export type Config = z.infer<typeof configSchema> & { host: string; hostExplicit: boolean; queueShards: number };
+
+export interface ClusterTarget {
+  nodes: { host: string; port: number }[];
+  username?: string;
+  password?: string;
+  tls: boolean;
+}
+
+/** "host:port,host:port" -> nodes, or undefined if any entry is malformed. */
+export function parseNodes(list: string): ClusterTarget["nodes"] | undefined {
+  const nodes = list.split(",").map((s) => s.trim()).filter(Boolean).map((hp) => {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:/@\[\]]+):(\d{1,5})$/.exec(hp);
+    const port = m ? Number(m[2]) : 0;
+    return m && port >= 1 && port <= 65535 ? { host: m[1]!.replace(/^\[|\]$/g, ""), port } : undefined;
+  });
+  return nodes.length > 0 && nodes.every(Boolean) ? (nodes as ClusterTarget["nodes"]) : undefined;
+}
+
+/** redis+cluster://[user:pass@]host:port,host:port (rediss+cluster:// for TLS) -> its nodes, or undefined. */
+export function parseClusterUrl(url: string): ClusterTarget | undefined {
+  const m = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?$/.exec(url);
+  const nodes = m ? parseNodes(m[3]!) : undefined;
+  if (!m || !nodes) return undefined;
+  const [user, pass] = m[2] === undefined ? [] : m[2].includes(":") ? [m[2].slice(0, m[2].indexOf(":")), m[2].slice(m[2].indexOf(":") + 1)] : [undefined, m[2]];
+  const dec = (s: string | undefined) => (s ? decodeURIComponent(s) : undefined);
+  return { nodes, username: dec(user), password: dec(pass), tls: m[1] === "rediss" };
+}
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -62,8 +95,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
   }
   const c = parsed.data;
+  if (c.REDIS_CLUSTER_NODES !== undefined) {
+    if (cleaned.REDIS_URL !== undefined) {
+      throw new ConfigError("invalid configuration:\n  REDIS_URL and REDIS_CLUSTER_NODES: set one of them (a cluster with a password: REDIS_URL=redis+cluster://user:pass@host:port,host:port)");
+    }
+    // One place says where Redis is from here on: the cluster URL form.
+    c.REDIS_URL = `redis+cluster://${c.REDIS_CLUSTER_NODES.split(",").map((s) => s.trim()).filter(Boolean).join(",")}`;
+  }
+  const queueShards = c.QUEUE_SHARDS ?? (parseClusterUrl(c.REDIS_URL) ? 8 : 1);
   if (Boolean(c.TLS_CERT_FILE) !== Boolean(c.TLS_KEY_FILE)) {
     throw new ConfigError("invalid configuration:\n  TLS_CERT_FILE and TLS_KEY_FILE: set both or neither");
   }
-  return { ...c, host: c.HOST ?? "127.0.0.1", hostExplicit: c.HOST !== undefined };
+  return { ...c, host: c.HOST ?? "127.0.0.1", hostExplicit: c.HOST !== undefined, queueShards };
 }

@@ -4,7 +4,7 @@
  */
 import type { ServerWebSocket } from "bun";
 import type { App } from "./app.ts";
-import { type WorkerInfo, listWorkers, queueGauges } from "./fleet.ts";
+import { type WorkerInfo, listWorkers, nextQueued, queueGauges } from "./fleet.ts";
 
 export const ADMIN_TOPIC = "admin";
 /** Seconds of history in each chart series. */
@@ -59,9 +59,9 @@ export interface Snapshot {
   series: {
     /** Tasks finished per second, fleet-wide (from the shared counters), oldest first; null before sampling began. */
     fleet: (number | null)[];
-    /** Tasks submitted over this server's /ws that finished, per second (Metrics.throughput). */
+    /** Tasks submitted over this server's /ws and /async_task/ that finished, per second (Metrics.throughput). */
     server: (number | null)[];
-    /** Mean submit-to-result latency (ms) of this server's /ws tasks finished in each second; null when none did. */
+    /** Mean submit-to-result latency (ms) of this server's /ws and /async_task/ tasks finished in each second; null when none did. */
     latency: (number | null)[];
   };
   /** Submit-to-result percentiles (ms) since this server started; null while nothing finished or past the last bucket. */
@@ -136,11 +136,11 @@ class AdminFeed {
       // Registered but silent (not reaped yet), newest first.
       app.redis.zrevrangebyscore(k.workers, `(${Date.now() - app.config.WORKER_DEAD_MS}`, "-inf", "WITHSCORES", "LIMIT", 0, GONE_ROWS),
       app.redis.lrange(k.recent, 0, RECENT_ROWS - 1),
-      app.redis.lrange(k.queue, -QUEUED_ROWS, -1),
+      nextQueued(app, QUEUED_ROWS),
       app.redis.lrange(k.dead, 0, DEAD_ROWS - 1),
     ]);
     const ids = [...new Set(recentIds)];
-    const queued = queuedIds.reverse(); // taken from the right: the last element runs next
+    const queued = queuedIds;
     const runningIds = workers.flatMap((w) => w.running.map((r) => r.id)).slice(0, RUNNING_CHECK);
     const rows = await this.taskRows([...ids, ...queued, ...deadIds, ...runningIds]);
     // A heartbeat is up to WORKER_HEARTBEAT_MS old: drop tasks it lists that have since finished.
@@ -212,11 +212,10 @@ class AdminFeed {
     const unique = [...new Set(ids)];
     const out = new Map<string, { row: TaskRow; args?: string }>();
     if (unique.length === 0) return out;
-    const pipe = this.app.redis.pipeline();
-    for (const id of unique) pipe.hmget(this.app.keys.task(id), ...TASK_FIELDS);
-    const res = (await pipe.exec()) ?? [];
+    // One read per task (not a pipeline): on a cluster each task has its own slot.
+    const res = await Promise.all(unique.map((id) => this.app.redis.hmget(this.app.keys.task(id), ...TASK_FIELDS)));
     unique.forEach((id, i) => {
-      const [task, state, attempts, created, started, finished, error, args] = (res[i]?.[1] as (string | null)[] | undefined) ?? [];
+      const [task, state, attempts, created, started, finished, error, args] = res[i] ?? [];
       if (!state) return; // expired since it was listed
       const num = (s: string | null | undefined) => (s ? Number(s) : undefined);
       const row: TaskRow = { id, task: task ?? "", state, attempts: Number(attempts ?? 0) };

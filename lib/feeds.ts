@@ -1,9 +1,11 @@
 /**
- * Fan-out of task events from Redis to local watchers (sockets, SSE streams). One Redis subscription
- * per task however many watchers it has; pub/sub is only the fast path: every join and every gap reads
- * the stored log, and each watcher gets each seq once, in order, whatever raced.
+ * Fan-out of task events from Redis to local watchers (sockets, SSE streams). One sharded-channel
+ * subscription (SSUBSCRIBE) per task however many watchers it has, on the node that owns the task's slot;
+ * pub/sub is only the fast path: every join and every gap reads the stored log, and each watcher gets
+ * each seq once, in order, whatever raced.
  */
-import type Redis from "ioredis";
+import type { EventSubscriber } from "./redis.ts";
+import { ShardSubscriber } from "./shard-subscriber.ts";
 import type { Keys } from "./keys.ts";
 import type { Logger } from "./log.ts";
 import { type EventEntry, parseEntry, type Queue } from "./queue.ts";
@@ -40,18 +42,23 @@ export class Feeds {
   private readonly byChannel = new Map<string, Feed>();
 
   constructor(
-    private readonly sub: Redis,
+    private readonly sub: EventSubscriber,
     private readonly queue: Queue,
     private readonly keys: Keys,
     private readonly log: Logger,
   ) {
-    sub.on("message", (channel: string, message: string) => this.onMessage(channel, message));
+    sub.on("smessage", (channel: string, message: string) => this.onMessage(channel, message));
     // ioredis resubscribes by itself after a reconnect; what was published meanwhile is only in the log.
-    let connectedOnce = false;
-    sub.on("ready", () => {
-      if (connectedOnce) this.resyncAll();
-      connectedOnce = true;
-    });
+    // On a cluster the ShardSubscriber says when: a master's connection came back, or slots moved.
+    if (sub instanceof ShardSubscriber) {
+      sub.on("resync", () => this.resyncAll());
+    } else {
+      let connectedOnce = false;
+      sub.on("ready", () => {
+        if (connectedOnce) this.resyncAll();
+        connectedOnce = true;
+      });
+    }
   }
 
   /** Number of tasks with a live Redis subscription here. */
@@ -139,7 +146,7 @@ export class Feeds {
       id, channel, lastSeq: 0, live: new Set(), catching: new Set(), resyncing: false, finalSeq: 0, heard: 0,
       // While Redis is unreachable, fail now (the caller answers `unavailable`) rather than queue the
       // subscribe until a reconnect that may never come.
-      subscribed: this.sub.status === "ready" ? this.sub.subscribe(channel) : Promise.reject(new Error("Connection is closed: Redis is unreachable")),
+      subscribed: this.sub.status === "ready" ? this.sub.ssubscribe(channel) : Promise.reject(new Error("Connection is closed: Redis is unreachable")),
     };
     feed.subscribed.catch(() => {}); // observed by hold(); avoid an unhandled rejection in between
     this.feeds.set(id, feed);
@@ -153,7 +160,7 @@ export class Feeds {
     if (feed.live.size === 0 && feed.catching.size === 0 && this.feeds.get(feed.id) === feed) {
       this.feeds.delete(feed.id);
       this.byChannel.delete(feed.channel);
-      this.sub.unsubscribe(feed.channel).catch(() => {}); // a dead connection has no subscription to end
+      this.sub.sunsubscribe(feed.channel).catch(() => {}); // a dead connection has no subscription to end
     }
   }
 
@@ -199,16 +206,17 @@ export class Feeds {
   /**
    * After a reconnect: subscribe to every channel again and only then read the logs, so an event is
    * either in what we read or published after we listen. ('ready' fires before ioredis's own resubscribe
-   * is sent; subscribing twice is harmless.) A failure waits for the next 'ready'.
+   * is sent; subscribing twice is harmless.) One channel per command: on a cluster each goes to its
+   * slot's master. A failure waits for the next 'ready'.
    */
   private resyncAll(): void {
     const feeds = [...this.feeds.values()];
     if (feeds.length === 0) return;
-    this.sub.subscribe(...feeds.map((f) => f.channel)).then(
+    Promise.all(feeds.map((f) => this.sub.ssubscribe(f.channel))).then(
       () => {
         for (const f of feeds) {
           if (this.feeds.get(f.id) === f) this.resync(f);
-          else if (!this.byChannel.has(f.channel)) this.sub.unsubscribe(f.channel).catch(() => {}); // dropped meanwhile
+          else if (!this.byChannel.has(f.channel)) this.sub.sunsubscribe(f.channel).catch(() => {}); // dropped meanwhile
         }
       },
       (err) => this.log.warn("could not resubscribe after a reconnect; will retry on the next one", String(err)),

@@ -1,32 +1,38 @@
 /**
- * Every Redis key and channel taskwire uses, all under one prefix. Per-task keys carry the task id as a
- * hash tag so a task's keys share one cluster slot; queue keys share the `{q}` tag with the processing
- * lists so BLMOVE between them stays on one slot.
+ * Every Redis key and channel taskwire uses, all under one prefix. Keys that one script touches share a
+ * hash tag, so each script stays on one cluster slot: a task's keys carry `{<id>}`; queue shard i's keys
+ * carry `{q}` (shard 0, the pre-sharding name, so an upgrade drains the old queue) or `{q<i>}`.
  *
- *   <p>:task:{id}          hash   state, task, args, attempts, seq, result/error, timestamps   TTL result TTL
- *   <p>:events:{id}        list   the task's event frames; frame n (seq n) is at index n-1     TTL result TTL
- *   <p>:ch:{id}            pubsub "<seq> <frame>" for every event appended to events:{id}
- *   <p>:idem:<key>         string task id for an idempotency key                               TTL result TTL
- *   <p>:{q}:queue          list   task ids waiting (LPUSH in, taken from the right)
- *   <p>:{q}:active:<wid>   list   task ids a worker has claimed (reliable-queue processing list)
- *   <p>:{q}:delayed        zset   task ids waiting for a retry, scored by due time (ms)
- *   <p>:{q}:workers        zset   worker ids scored by last heartbeat (ms)
- *   <p>:worker:<wid>       string JSON: host, pid, concurrency, running ids                    TTL dead-after
- *   <p>:dead               list   ids of tasks that ended `exhausted` (newest first, capped)
- *   <p>:stats              hash   counters "<outcome>:<task>" for /metrics across the fleet
- *   <p>:recent             list   ids of recently finished tasks for the dashboard (capped)
- *   <p>:control            pubsub "cancel <id>" to workers
- *   <p>:admin              pubsub dashboard feed: worker and task summary events
+ *   <p>:task:{id}            hash   state, task, args, attempts, seq, result/error, timestamps  TTL result TTL
+ *   <p>:events:{id}          list   the task's event frames; frame n (seq n) is at index n-1    TTL result TTL
+ *   <p>:ch:{id}              shard channel (SPUBLISH) "<seq> <kind> <frame>" per appended event
+ *   <p>:idem:<key>           string task id for an idempotency key (own slot, SET NX)         TTL result TTL
+ *   <p>:{q<i>}:queue         list   shard i: task ids waiting (LPUSH in, taken from the right)
+ *   <p>:{q<i>}:active:<wid>  list   shard i: ids a worker has taken from it (processing list)
+ *   <p>:{q<i>}:delayed       zset   shard i: ids waiting for a retry, scored by due time (ms)
+ *   <p>:{q}:workers          zset   worker ids scored by last heartbeat (ms)
+ *   <p>:{q}:worker:<wid>     string JSON: host, pid, concurrency, running ids (same slot as
+ *                                   workers, so a heartbeat is one MULTI)                      TTL dead-after
+ *   <p>:dead                 list   ids of tasks that ended `exhausted` (newest first, capped)
+ *   <p>:stats                hash   counters "<outcome>:<task>" for /metrics across the fleet
+ *   <p>:recent               list   ids of recently finished tasks for the dashboard (capped)
+ *   <p>:control              channel (PUBLISH, reaches every node) "cancel <id>" to workers
+ *   <p>:admin                channel dashboard feed: worker and task summary events
+ *
+ * (i = 0 is written `{q}`.) dead, stats and recent are bookkeeping written after the task's own script.
  */
 export interface Keys {
   prefix: string;
+  /** Number of queue shards (QUEUE_SHARDS); every server and worker of a fleet must agree. */
+  shards: number;
   task(id: string): string;
   events(id: string): string;
   channel(id: string): string;
   idem(key: string): string;
-  queue: string;
-  active(workerId: string): string;
-  delayed: string;
+  /** Shard i's queue (i defaults to 0). */
+  queue(shard?: number): string;
+  active(workerId: string, shard?: number): string;
+  delayed(shard?: number): string;
   workers: string;
   worker(workerId: string): string;
   dead: string;
@@ -38,20 +44,22 @@ export interface Keys {
   idFromChannel(channel: string): string | undefined;
 }
 
-export function makeKeys(prefix: string): Keys {
+export function makeKeys(prefix: string, shards = 1): Keys {
   const p = prefix;
   const chHead = `${p}:ch:{`;
+  const q = (i = 0) => `${p}:{q${i === 0 ? "" : i}}`;
   return {
     prefix: p,
+    shards,
     task: (id) => `${p}:task:{${id}}`,
     events: (id) => `${p}:events:{${id}}`,
     channel: (id) => `${chHead}${id}}`,
     idem: (key) => `${p}:idem:${key}`,
-    queue: `${p}:{q}:queue`,
-    active: (wid) => `${p}:{q}:active:${wid}`,
-    delayed: `${p}:{q}:delayed`,
-    workers: `${p}:{q}:workers`,
-    worker: (wid) => `${p}:worker:${wid}`,
+    queue: (i) => `${q(i)}:queue`,
+    active: (wid, i) => `${q(i)}:active:${wid}`,
+    delayed: (i) => `${q(i)}:delayed`,
+    workers: `${q()}:workers`,
+    worker: (wid) => `${q()}:worker:${wid}`,
     dead: `${p}:dead`,
     stats: `${p}:stats`,
     recent: `${p}:recent`,

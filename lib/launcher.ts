@@ -45,6 +45,8 @@ const isLoopback = (h: string) => h === "localhost" || h.startsWith("127.") || h
 
 /** Makes sure a Redis answers at config.REDIS_URL, starting a private one if allowed; returns it (if started). */
 export async function ensureRedis(config: Config, dataDir: string, log: Logger): Promise<Subprocess | undefined> {
+  // A cluster is never started here; its clients report unreachable nodes themselves.
+  if (/^rediss?\+cluster:/.test(config.REDIS_URL)) return undefined;
   const url = new URL(config.REDIS_URL);
   const host = url.hostname.replace(/^\[|\]$/g, "");
   const port = Number(url.port || 6379);

@@ -5,7 +5,10 @@ import { getTask } from "../tasks/index.ts";
 import { TaskwireError, describeIssues, fromZodIssues } from "./errors.ts";
 import { newTaskId } from "./ids.ts";
 import type { Keys } from "./keys.ts";
+import { type Logger, makeLogger } from "./log.ts";
+import { inOrder } from "./redis.ts";
 import type { ScriptedRedis } from "./scripts.ts";
+import { Tally } from "./tally.ts";
 
 /** Per-submit overrides of a task's defaults, within these limits. */
 export const optionsSchema = z.strictObject({
@@ -56,7 +59,13 @@ export class Queue {
     private readonly redis: ScriptedRedis,
     private readonly keys: Keys,
     private readonly limits: { ttlS: number; maxArgsBytes: number },
-  ) {}
+    log: Logger = makeLogger("queue", "warn"),
+  ) {
+    this.tally = new Tally(redis, keys, log);
+  }
+
+  /** Fleet counters for submits and cancels. */
+  private readonly tally: Tally;
 
   /** Checks the task name, args and options; returns what enqueue needs. Throws TaskwireError. */
   validate(sub: Submission): { task: string; argsJson: string; optsJson: string; key: string } {
@@ -82,20 +91,45 @@ export class Queue {
     return { task: def.name, argsJson, optsJson, key: sub.key ?? "" };
   }
 
-  /** Stores and queues the task (atomically); a known key answers with the existing task's id. */
+  /** Next queue shard this producer fills (round-robin, so shards stay even whatever the ids). */
+  private nextShard = Math.floor(Math.random() * 1_000);
+
+  /**
+   * Stores the task, then queues its id on a shard: two steps, safe to stop between (see inOrder). A
+   * key first claims its own slot with SET NX; a key already taken names the task, and re-running the
+   * steps with that id heals a submit that crashed half-way (duplicate queue entries are skipped).
+   */
   async enqueue(v: ReturnType<Queue["validate"]>, id = newTaskId()): Promise<{ id: string; created: boolean }> {
     const k = this.keys;
-    const [created, taskId] = await this.redis.twEnqueue(
-      k.task(id), k.queue, k.idem(v.key), k.stats,
-      id, v.task, v.argsJson, v.optsJson, Date.now(), this.limits.ttlS, v.key,
-    );
+    const ttl = this.limits.ttlS;
+    let taskId = id;
+    if (v.key !== "") taskId = ((await this.redis.set(k.idem(v.key), id, "EX", ttl, "NX", "GET")) as string | null) ?? id;
+    const queue = k.queue(this.nextShard++ % k.shards);
+    const args = [taskId, v.task, v.argsJson, v.optsJson, Date.now(), ttl, v.key] as const;
+    let created: number;
+    let state: string;
+    if (taskId === id) {
+      // A new id: queue it unconditionally, in one round trip with the write (only a resend of this
+      // very call can find the id existing, and a duplicate queue entry is skipped).
+      [[created, state]] = (await inOrder(this.redis, [
+        (r) => r.twEnqueue(k.task(taskId), ...args.slice(1)),
+        (r) => r.lpush(queue, taskId),
+      ])) as [[number, string]];
+    } else {
+      [created, state] = await this.redis.twEnqueue(k.task(taskId), ...args.slice(1));
+      if (state === "queued") await this.redis.lpush(queue, taskId);
+    }
+    if (created === 1) this.tally.count(`submitted:${v.task}`);
     return { id: taskId, created: created === 1 };
   }
 
   /** "not_found" | "cancelled" | "cancelling" | the final state the task already had. */
-  cancel(id: string): Promise<string> {
+  async cancel(id: string): Promise<string> {
     const k = this.keys;
-    return this.redis.twCancel(k.task(id), k.stats, k.recent, k.prefix, id, Date.now(), this.limits.ttlS, k.control);
+    const [outcome, name] = await this.redis.twCancel(k.task(id), k.events(id), k.channel(id), id, Date.now(), this.limits.ttlS);
+    if (outcome === "cancelling") await this.redis.publish(k.control, `cancel ${id}`);
+    if (outcome === "cancelled") this.tally.finished(id, "cancelled", name);
+    return outcome;
   }
 
   async get(id: string): Promise<TaskInfo | undefined> {

@@ -1,17 +1,18 @@
 /**
- * The worker loop: claim task ids from the queue (BLMOVE into this worker's processing list, then a
- * batch claim script), run up to `concurrency` handlers at once, and write each outcome with one script.
+ * The worker loop: one loop per queue shard takes task ids (a take script, or BLMOVE when the shard is
+ * empty) into this worker's processing list for that shard, then starts each with the task's own
+ * script; up to `concurrency` handlers run at once, and each outcome is written with one task script.
  * A heartbeat keeps this worker alive in the registry; any live worker reaps dead ones' tasks.
  */
 import { hostname } from "node:os";
-import type Redis from "ioredis";
 import { type TaskOptions, defaultTaskOptions } from "../tasks/define.ts";
 import { getTask } from "../tasks/index.ts";
 import { isRedisDown } from "./errors.ts";
 import type { Keys } from "./keys.ts";
 import type { Logger } from "./log.ts";
-import { RECONNECT_MAX_MS } from "./redis.ts";
-import type { ScriptedRedis } from "./scripts.ts";
+import { RECONNECT_MAX_MS, inOrder, together } from "./redis.ts";
+import type { Client, ScriptedRedis } from "./scripts.ts";
+import { Tally } from "./tally.ts";
 
 /** How long an outcome write keeps retrying through a Redis outage before the task is left to run again. */
 const WRITE_RETRY_MS = 60_000;
@@ -32,8 +33,47 @@ export interface WorkerSettings {
 
 export interface WorkerClients {
   command: ScriptedRedis;
-  blocking: Redis;
-  subscriber: Redis;
+  /** One per queue shard (keys.shards): a BLMOVE holds its connection. */
+  blocking: Client[];
+  subscriber: Client;
+}
+
+/** Run slots, handed out first come first served, so every shard's loop gets its turn. */
+class Slots {
+  private readonly waiting: ((ok: boolean) => void)[] = [];
+  private closed = false;
+  constructor(private free: number) {}
+
+  /** Resolves true with one slot, or false once closed. */
+  acquire(): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    if (this.free > 0 && this.waiting.length === 0) {
+      this.free--;
+      return Promise.resolve(true);
+    }
+    return new Promise((r) => this.waiting.push(r));
+  }
+
+  /** Up to n more slots at once, unless another loop is waiting for one. */
+  grab(n: number): number {
+    if (this.waiting.length > 0) return 0;
+    const got = Math.min(n, this.free);
+    this.free -= got;
+    return got;
+  }
+
+  release(n = 1): void {
+    this.free += n;
+    while (this.free > 0 && this.waiting.length > 0) {
+      this.free--;
+      this.waiting.shift()!(true);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const w of this.waiting.splice(0)) w(false);
+  }
 }
 
 /** Why a running handler's signal was aborted. */
@@ -46,6 +86,8 @@ class Stop extends Error {
 
 interface Running {
   id: string;
+  /** The queue shard it was taken from: its processing list and delayed set. */
+  shard: number;
   task: string;
   attempt: number;
   started: number;
@@ -57,6 +99,11 @@ export class Worker {
   readonly id = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   private readonly running = new Map<string, Running>();
   private stopping = false;
+  private readonly slots: Slots;
+  /** Per shard, ids whose outcome is written and that still sit in our processing list: the next take drops them. */
+  private readonly done: string[][];
+  private readonly tally: Tally;
+  /** Wakes close() when a handler ends. */
   private slotFree: (() => void) | undefined;
   private timers: ReturnType<typeof setInterval>[] = [];
   private loopDone: Promise<void> = Promise.resolve();
@@ -66,8 +113,8 @@ export class Worker {
   private lastBeat: number | undefined;
   private ticking: Promise<void> | undefined;
   private ticks = 0;
-  /** Set after a reconnect (and now and then): the loop checks our processing list for orphans. */
-  private auditDue = false;
+  /** Per shard, set after a reconnect (and now and then): its loop checks our processing list for orphans. */
+  private readonly auditDue: boolean[];
   /** Cancels heard for ids not running here (yet): a claim whose reply is still on its way must see them. */
   private readonly earlyCancels = new Map<string, number>();
   readonly startedAt = Date.now();
@@ -77,10 +124,15 @@ export class Worker {
     private readonly keys: Keys,
     private readonly settings: WorkerSettings,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.slots = new Slots(settings.concurrency);
+    this.tally = new Tally(clients.command, keys, log);
+    this.auditDue = Array.from({ length: keys.shards }, () => false);
+    this.done = Array.from({ length: keys.shards }, () => []);
+  }
 
-  get activeKey(): string {
-    return this.keys.active(this.id);
+  activeKey(shard: number): string {
+    return this.keys.active(this.id, shard);
   }
 
   async start(): Promise<void> {
@@ -99,37 +151,58 @@ export class Worker {
     });
     await subscriber.subscribe(this.keys.control);
     // A reply lost while Redis restarted can leave ids in our processing list that nothing here runs.
-    for (const c of [this.clients.command, this.clients.blocking]) c.on("ready", () => (this.auditDue = true));
+    this.clients.command.on("ready", () => this.auditDue.fill(true));
+    this.clients.blocking.forEach((c, shard) => c.on("ready", () => (this.auditDue[shard] = true)));
     await this.heartbeat();
     this.timers.push(setInterval(() => void this.tick(), this.settings.heartbeatMs));
     // Safety net for retries whose own timer died with the worker that scheduled them.
     this.timers.push(setInterval(() => void this.promote(), 1_000));
-    this.loopDone = this.loop();
+    this.loopDone = Promise.all(this.clients.blocking.map((_, shard) => this.loop(shard))).then(() => {});
   }
 
-  private async loop(): Promise<void> {
-    const { command, blocking } = this.clients;
-    const k = this.keys;
+  /**
+   * Takes from one shard. A turn holds run slots only while it takes without blocking; blocked in
+   * BLMOVE it holds none, and an id BLMOVE hands it waits (taken, not started) for the next free slot.
+   */
+  private async loop(shard: number): Promise<void> {
+    const { command } = this.clients;
+    const blocking = this.clients.blocking[shard]!;
+    const queue = this.keys.queue(shard);
+    const active = this.activeKey(shard);
     let failures = 0;
-    const ttl = this.settings.ttlS;
     while (!this.stopping) {
-      const free = this.settings.concurrency - this.running.size;
-      if (free <= 0) {
-        await new Promise<void>((r) => (this.slotFree = r));
-        continue;
-      }
+      let held = 0;
       try {
-        // Only here, between claims, is every id in our processing list one we run or one we lost track of.
-        if (this.auditDue) await this.audit();
-        let batch = await command.twClaim(k.queue, this.activeKey, k.prefix, free, "", Date.now(), this.id, ttl);
-        if (batch.length === 0) {
-          const moved = (await blocking.blmove(k.queue, this.activeKey, "RIGHT", "LEFT", 2)) as string | null;
-          if (!moved || this.stopping) continue; // a move that raced close() is handed back by it
-          batch = await command.twClaim(k.queue, this.activeKey, k.prefix, free, moved, Date.now(), this.id, ttl);
+        // Only here, between this loop's takes, is every id in this shard's processing list one we run or one we lost track of.
+        if (this.auditDue[shard]) await this.audit(shard);
+        if (!(await this.slots.acquire())) break;
+        // Busy: let the other handlers that end in this turn free their slots too, and take for all at once.
+        if (this.running.size > 0) await new Promise((r) => setImmediate(r));
+        held = 1 + this.slots.grab(this.settings.concurrency);
+        const drop = this.done[shard]!.splice(0);
+        let ids: string[];
+        try {
+          ids = await command.twTake(queue, active, held, ...drop);
+        } catch (err) {
+          this.done[shard]!.push(...drop); // maybe not dropped: the next take tries again (LREM of an absent id is a no-op)
+          throw err;
         }
+        if (ids.length === 0) {
+          this.slots.release(held);
+          held = 0;
+          const moved = (await blocking.blmove(queue, active, "RIGHT", "LEFT", 2)) as string | null;
+          if (!moved || this.stopping) continue; // a move that raced close() is handed back by it
+          if (!(await this.slots.acquire())) break;
+          held = 1;
+          ids = [moved];
+        }
+        const started = await this.begin(shard, ids);
+        this.slots.release(held - started.length);
+        held = 0;
         failures = 0;
-        for (const [id, task, args, opts, attempt] of batch) this.run(id, task, args, opts, Number(attempt));
+        for (const [id, task, args, opts, attempt] of started) this.run(id, shard, task, args, opts, Number(attempt));
       } catch (err) {
+        this.slots.release(held);
         if (this.stopping) break;
         // Redis is down or restarting: back off exponentially (capped), then try again.
         failures++;
@@ -139,12 +212,30 @@ export class Worker {
     }
   }
 
-  private run(id: string, name: string, argsJson: string, optsJson: string, attempt: number): void {
+  /** Starts taken ids (each in its own slot); the ones no longer queued leave the processing list. */
+  private async begin(shard: number, ids: string[]): Promise<[string, string, string, string, number][]> {
+    const { command } = this.clients;
+    const k = this.keys;
+    const now = Date.now();
+    const res = (await together(command, ids.map((id) => (r) => r.twStart(k.task(id), k.events(id), now, this.id, this.settings.ttlS)))) as
+      ([string, string, string, number, string] | null)[];
+    const started: [string, string, string, string, number][] = [];
+    const skipped: string[] = [];
+    ids.forEach((id, i) => {
+      const r = res[i];
+      if (r) started.push([id, r[0], r[1], r[2], r[3]]);
+      else skipped.push(id);
+    });
+    if (skipped.length > 0) await together(command, skipped.map((id) => (r) => r.lrem(this.activeKey(shard), -1, id)));
+    return started;
+  }
+
+  private run(id: string, shard: number, name: string, argsJson: string, optsJson: string, attempt: number): void {
     const abort = new AbortController();
     let stopped: ((s: Stop) => void) | undefined;
     const stoppedP = new Promise<never>((_, reject) => (stopped = reject));
     const r: Running = {
-      id, task: name, attempt, started: Date.now(), abort,
+      id, shard, task: name, attempt, started: Date.now(), abort,
       stop: (s) => {
         if (abort.signal.aborted) return;
         abort.abort(s);
@@ -175,6 +266,7 @@ export class Worker {
       .finally(() => {
         clearTimeout(timer);
         this.running.delete(id);
+        this.slots.release();
         this.slotFree?.();
         this.slotFree = undefined;
       });
@@ -185,7 +277,7 @@ export class Worker {
     if (r.abort.signal.aborted) return;
     const k = this.keys;
     this.clients.command
-      .twProgress(k.task(r.id), k.events(r.id), r.id, r.attempt, toJson(data), k.channel(r.id), this.settings.eventsMax)
+      .twProgress(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, toJson(data), this.settings.eventsMax)
       .then((seq) => {
         if (seq === -1) r.stop(new Stop("cancelled", "cancelled"));
       })
@@ -213,10 +305,14 @@ export class Worker {
       const delay = Math.round(base * (0.5 + Math.random() * 0.5));
       const k = this.keys;
       const due = Date.now() + delay;
-      await this.write(`retry of ${r.id}`, () => this.clients.command.twRetry(
-        k.task(r.id), k.events(r.id), this.activeKey, k.delayed,
-        r.id, r.attempt, errorJson(code, message), due, delay, k.channel(r.id),
-      ));
+      const c = this.clients.command;
+      // Task first, then the delayed set, then (with the next take) out of our list: a crash between
+      // steps leaves the id for the reaper (or a duplicate entry, which start.lua skips), never lost.
+      await this.write(`retry of ${r.id}`, () => inOrder(c, [
+        (p) => p.twRetry(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, errorJson(code, message), delay),
+        (p) => p.zadd(k.delayed(r.shard), due, r.id),
+      ]));
+      this.done[r.shard]!.push(r.id);
       setTimeout(() => void this.promote(), Math.max(due - Date.now(), 0) + 5);
       return;
     }
@@ -228,11 +324,14 @@ export class Worker {
 
   private async finish(r: Running, state: "succeeded" | "failed" | "cancelled", payload: string, exhausted = false): Promise<void> {
     const k = this.keys;
+    const c = this.clients.command;
     const now = Date.now();
-    await this.write(`outcome of ${r.id}`, () => this.clients.command.twFinish(
-      k.task(r.id), this.activeKey, k.stats, k.recent, k.dead,
-      k.prefix, r.id, state, payload, now, this.settings.ttlS, exhausted ? "1" : "0",
-    ));
+    // The final state first; the id leaves our processing list with the shard's next take (a crash before
+    // leaves it to the reaper, which finds it final and drops it); then the fleet's counters.
+    const seq = await this.write(`outcome of ${r.id}`, () =>
+      c.twFinish(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, state, payload, now, this.settings.ttlS));
+    this.done[r.shard]!.push(r.id);
+    if (seq > 0) this.tally.finished(r.id, state, r.task, exhausted);
   }
 
   /**
@@ -257,7 +356,7 @@ export class Worker {
     this.ticking ??= (async () => {
       await this.heartbeat();
       await this.reap();
-      if (++this.ticks % AUDIT_EVERY === 0) this.auditDue = true;
+      if (++this.ticks % AUDIT_EVERY === 0) this.auditDue.fill(true);
     })().finally(() => (this.ticking = undefined));
     return this.ticking;
   }
@@ -301,32 +400,69 @@ export class Worker {
     }
   }
 
-  /** Hands back ids in our processing list that no handler here runs. Called by the loop only. */
-  private async audit(): Promise<void> {
-    this.auditDue = false;
+  /** Hands back ids in our processing list for `shard` that no handler here runs. Called by that shard's loop only. */
+  private async audit(shard: number): Promise<void> {
+    this.auditDue[shard] = false;
     let n: number;
     try {
-      n = await this.requeue(this.id, "orphan", [...this.running.keys()]);
+      // Ids whose outcome is written (finished, or waiting in the delayed set) are not orphans.
+      n = await this.requeue(this.id, "orphan", [shard], new Set([...this.running.keys(), ...this.done[shard]!]));
     } catch (err) {
-      this.auditDue = true; // Redis still down: try again on the next turn
+      this.auditDue[shard] = true; // Redis still down: try again on the next turn
       throw err;
     }
     if (n > 0) this.log.warn(`${n} tasks taken but not run here (a reply lost to a Redis outage) went back to the queue`);
   }
 
-  private requeue(wid: string, mode: "lost" | "shutdown" | "orphan", keep: string[] = []): Promise<number> {
+  /**
+   * Hands the tasks in worker `wid`'s processing lists back to their queue shards. Per shard: each task's
+   * script decides (a `queued` event, or a final state), then one MULTI in the shard's slot puts the ids
+   * back on the queue and takes them out of the processing list (lost, shutdown: drops the list). Shard 0
+   * goes last: its slot also holds the registry, whose entry leaves in the same MULTI. A crash anywhere
+   * leaves the rest for the next run, which finds each task already handled.
+   * Returns how many went back on a queue; -1 (lost) when the worker's heartbeat key is alive again.
+   */
+  private async requeue(wid: string, mode: "lost" | "shutdown" | "orphan", shards?: number[], keep = new Set<string>()): Promise<number> {
     const k = this.keys;
-    return this.clients.command.twRequeue(
-      k.active(wid), k.queue, k.workers, k.stats, k.recent, k.dead, k.worker(wid),
-      k.prefix, wid, Date.now(), this.settings.ttlS, this.settings.maxLosses, mode, ...keep,
-    );
+    const c = this.clients.command;
+    if (mode === "lost" && (await c.exists(k.worker(wid))) === 1) return -1;
+    const order = shards ?? Array.from({ length: k.shards }, (_, i) => k.shards - 1 - i);
+    const now = Date.now();
+    let pushed = 0;
+    for (const shard of order) {
+      const active = k.active(wid, shard);
+      const ids = [...new Set(await c.lrange(active, 0, -1))].filter((id) => !keep.has(id));
+      const back: string[] = [];
+      await Promise.all(ids.map(async (id) => {
+        const [action, name] = await c.twRequeue(k.task(id), k.events(id), k.channel(id), id, wid, mode, now, this.settings.ttlS, this.settings.maxLosses);
+        if (action === "push") back.push(id);
+        else if (action === "cancelled" || action === "exhausted") {
+          this.tally.finished(id, action === "cancelled" ? "cancelled" : "failed", name, action === "exhausted");
+        }
+      }));
+      const tx = c.multi();
+      if (back.length > 0) tx.rpush(k.queue(shard), ...back);
+      if (mode === "orphan") for (const id of ids) tx.lrem(active, 0, id);
+      else tx.del(active);
+      if (mode !== "orphan" && shard === 0) tx.zrem(k.workers, wid).del(k.worker(wid));
+      if (tx.length > 0) {
+        const res = await tx.exec();
+        const err = res?.find(([e]) => e)?.[0];
+        if (!res || err) throw err ?? new Error("hand-back transaction aborted");
+      }
+      pushed += back.length;
+    }
+    return pushed;
   }
 
   private async promote(): Promise<void> {
-    try {
-      await this.clients.command.twPromote(this.keys.delayed, this.keys.queue, Date.now(), 1000);
-    } catch {
-      // next tick tries again
+    const k = this.keys;
+    for (let shard = 0; shard < k.shards; shard++) {
+      try {
+        await this.clients.command.twPromote(k.delayed(shard), k.queue(shard), Date.now(), 1000);
+      } catch {
+        // next tick tries again
+      }
     }
   }
 
@@ -341,8 +477,9 @@ export class Worker {
 
   private async doClose(graceMs: number): Promise<void> {
     this.stopping = true;
+    this.slots.close();
     this.slotFree?.();
-    this.clients.blocking.disconnect(); // interrupts a pending BLMOVE; what it moved is handed back below
+    for (const b of this.clients.blocking) b.disconnect(); // interrupts a pending BLMOVE; what it moved is handed back below
     await this.loopDone.catch(() => {});
     const deadline = Date.now() + graceMs;
     // Heartbeats go on meanwhile, or a grace period longer than WORKER_DEAD_MS would get our tasks reaped.
@@ -354,7 +491,7 @@ export class Worker {
     const left = [...this.running.values()];
     for (const r of left) r.stop(new Stop("shutdown", "worker shutting down"));
     try {
-      const n = await this.write("hand-back of unfinished tasks", () => this.requeue(this.id, "shutdown"), HANDBACK_RETRY_MS);
+      const n = await this.write("hand-back of unfinished tasks", () => this.requeue(this.id, "shutdown", undefined, new Set(this.done.flat())), HANDBACK_RETRY_MS);
       if (n > 0) this.log.info(`handed ${n} unfinished tasks back to the queue`);
     } catch (err) {
       this.log.error("could not hand tasks back; the reaper will once our heartbeat expires", String(err));

@@ -166,13 +166,13 @@ test("a socket closed early leaves no subscription behind", async () => {
   s.send({ task_id: 1, delay_ms: 2_000 });
   const ack = await s.next();
   const channel = `${prefix}:ch:{${ack.id}}`;
-  expect(cli(stack.redis, "pubsub", "numsub", channel).split("\n")[1]).toBe("1");
+  expect(cli(stack.redis, "pubsub", "shardnumsub", channel).split("\n")[1]).toBe("1");
   s.close();
-  await waitFor(() => cli(stack.redis, "pubsub", "numsub", channel).split("\n")[1] === "0", 3_000, "unsubscribe");
+  await waitFor(() => cli(stack.redis, "pubsub", "shardnumsub", channel).split("\n")[1] === "0", 3_000, "unsubscribe");
   // and after a normal finish too
   const { frames } = await exchange('{"task_id": 2}');
   const id2 = JSON.parse(frames[0]!).id;
-  await waitFor(() => cli(stack.redis, "pubsub", "numsub", `${prefix}:ch:{${id2}}`).split("\n")[1] === "0", 3_000, "unsubscribe after result");
+  await waitFor(() => cli(stack.redis, "pubsub", "shardnumsub", `${prefix}:ch:{${id2}}`).split("\n")[1] === "0", 3_000, "unsubscribe after result");
 });
 
 test("paths no view serves get 404, for HTTP and WebSocket upgrades", async () => {

@@ -22,7 +22,7 @@ afterAll(async () => {
 
 const UNKNOWN_ID = "0193f7c2-6d1e-7a51-9c3e-41f0d2b8a9e4";
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-const numsub = (id: string) => Number(cli(stack.redis, "pubsub", "numsub", `${prefix}:ch:{${id}}`).split("\n")[1]);
+const numsub = (id: string) => Number(cli(stack.redis, "pubsub", "shardnumsub", `${prefix}:ch:{${id}}`).split("\n")[1]);
 
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
   const res = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });

@@ -25,7 +25,7 @@ afterAll(async () => {
 
 const UNKNOWN_ID = "0193f7c2-6d1e-7a51-9c3e-41f0d2b8a9e4";
 const socket = (server: ServerProc = stack.server) => openSocket(`${server.ws}/ws`);
-const numsub = (id: string, p = prefix) => Number(cli(stack.redis, "pubsub", "numsub", `${p}:ch:{${id}}`).split("\n")[1]);
+const numsub = (id: string, p = prefix) => Number(cli(stack.redis, "pubsub", "shardnumsub", `${p}:ch:{${id}}`).split("\n")[1]);
 const hget = (id: string, field: string, p = prefix) => cli(stack.redis, "hget", `${p}:task:{${id}}`, field);
 const stat = (field: string, p = prefix) => Number(cli(stack.redis, "hget", `${p}:stats`, field) || 0);
 const seqs = (frames: { seq?: number }[]) => frames.map((f) => f.seq);

@@ -17,12 +17,11 @@ export async function fetch(req: Request, { app, rest, url }: RequestContext): P
   if (rest === "" && req.method === "GET") {
     const limit = Math.min(Math.max(Number(url.searchParams.get("limit") ?? 100) || 100, 1), 1000);
     const ids = await app.redis.lrange(k.dead, 0, limit - 1);
-    const pipe = app.redis.pipeline();
-    for (const id of ids) pipe.hgetall(k.task(id));
-    const rows = (await pipe.exec()) ?? [];
+    // One read per task (not a pipeline): on a cluster each task has its own slot.
+    const rows = await Promise.all(ids.map((id) => app.redis.hgetall(k.task(id))));
     const expired: string[] = [];
     const items = ids.flatMap((id, i) => {
-      const h = rows[i]?.[1] as Record<string, string> | undefined;
+      const h = rows[i];
       if (!h?.state) expired.push(id);
       return h?.state ? [{ ...taskInfo(id, h), args: safeJson(h.args), options: safeJson(h.opts) }] : [];
     });

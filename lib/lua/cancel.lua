@@ -1,21 +1,22 @@
 --[[
-  Cancels a task: a queued one ends `cancelled` at once (the queue entry is skipped when claimed); a
-  running one is flagged and its worker told over the control channel.
+  Cancels a task: a queued one ends `cancelled` at once (its queue entry is skipped when taken); a
+  running one is flagged (the caller then tells its worker over the control channel).
   Input:
-    KEYS[1] task hash  KEYS[2] stats  KEYS[3] recent
-    ARGV[1] key prefix  ARGV[2] id  ARGV[3] now (ms)  ARGV[4] ttl (s)  ARGV[5] control channel
+    KEYS[1] task hash  KEYS[2] events list  KEYS[3] task channel
+    ARGV[1] id  ARGV[2] now (ms)  ARGV[3] ttl (s)
   Output:
-    "not_found" | "cancelled" (was queued) | "cancelling" (was running) | the final state it already had
+    {outcome, task name}: outcome "not_found" | "cancelled" (was queued) | "cancelling" (was running)
+    | the final state it already had
 ]]
-local state = redis.call("HGET", KEYS[1], "state")
-if not state then return "not_found" end
+local f = redis.call("HMGET", KEYS[1], "state", "task")
+local state, name = f[1], f[2] or "?"
+if not state then return {"not_found", ""} end
 if state == "queued" then
-  finish_task(ARGV[1], ARGV[2], "cancelled", "", ARGV[3], tonumber(ARGV[4]), KEYS[2], KEYS[3])
-  return "cancelled"
+  finish_task(ARGV[1], "cancelled", "", ARGV[2], tonumber(ARGV[3]))
+  return {"cancelled", name}
 end
 if state == "running" then
   redis.call("HSET", KEYS[1], "cancel", "1")
-  redis.call("PUBLISH", ARGV[5], "cancel " .. ARGV[2])
-  return "cancelling"
+  return {"cancelling", name}
 end
-return state
+return {state, name}

@@ -2,8 +2,8 @@
   Appends a progress event to a running task's log and publishes it. Dropped when the attempt is no
   longer the task's current running one (a late or duplicate worker), or when the log is full.
   Input:
-    KEYS[1] task hash    KEYS[2] events list
-    ARGV[1] id  ARGV[2] attempt  ARGV[3] data JSON  ARGV[4] channel  ARGV[5] max events per task
+    KEYS[1] task hash  KEYS[2] events list  KEYS[3] task channel
+    ARGV[1] id  ARGV[2] attempt  ARGV[3] data JSON  ARGV[4] max events per task
   Output:
     seq (> 0) appended;  0 dropped;  -1 cancellation was requested (the worker should abort)
 ]]
@@ -11,6 +11,6 @@ local f = redis.call("HMGET", KEYS[1], "state", "attempts", "seq", "cancel")
 if f[4] == "1" then return -1 end
 if f[1] ~= "running" or f[2] ~= ARGV[2] then return 0 end
 -- Keep two slots free so a requeue and the final event always fit.
-if tonumber(f[3]) >= tonumber(ARGV[5]) - 2 then return 0 end
+if tonumber(f[3]) >= tonumber(ARGV[4]) - 2 then return 0 end
 redis.call("HSET", KEYS[1], "progress", ARGV[3])
-return append_event(KEYS[1], KEYS[2], ARGV[4], "p", head_of("progress", ARGV[1]), ',"data":' .. ARGV[3] .. "}")
+return append_event("p", head_of("progress", ARGV[1]), ',"data":' .. ARGV[3] .. "}")

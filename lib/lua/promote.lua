@@ -1,7 +1,7 @@
 --[[
-  Moves retries whose backoff has elapsed from the delayed set to the front of the queue.
+  Moves retries whose backoff has elapsed from a shard's delayed set to the front of its queue.
   Input:
-    KEYS[1] delayed zset  KEYS[2] queue
+    KEYS[1] delayed zset  KEYS[2] queue (same shard)
     ARGV[1] now (ms)  ARGV[2] max to move
   Output:
     number moved
