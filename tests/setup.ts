@@ -1,9 +1,6 @@
-/** Preloaded by `bun test`: a 30 s default per test (tests start real processes), and an unhandled rejection fails the run. */
-import { setDefaultTimeout } from "bun:test";
-
-// bunfig.toml has no per-test timeout setting; a preload's setDefaultTimeout applies to every file.
-setDefaultTimeout(30_000);
-
+/** Preloaded by `bun test`: an unhandled rejection anywhere fails the run instead of passing silently. */
+// The per-test timeout (30 s: tests start real processes) is `--timeout` in package.json's test script:
+// bunfig.toml does not read one (oven-sh/bun#7789), and a preload's setDefaultTimeout reaches only the first file.
 process.on("unhandledRejection", (err) => {
   console.error("unhandled rejection in test process:", err);
   process.exitCode = 1;
