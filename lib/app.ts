@@ -6,8 +6,8 @@ import { type Keys, makeKeys } from "./keys.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { Queue } from "./queue.ts";
-import { type EventSubscriber, createEventSubscriber, createRedis, waitReady } from "./redis.ts";
-import type { ScriptedRedis } from "./scripts.ts";
+import { type EventSubscriber, createEventSubscriber, createRedis, isCluster, waitReady } from "./redis.ts";
+import type { Client, ScriptedRedis } from "./scripts.ts";
 
 export interface App {
   config: Config;
@@ -15,6 +15,8 @@ export interface App {
   keys: Keys;
   redis: ScriptedRedis;
   subscriber: EventSubscriber;
+  /** The connection this server's inbox channel is subscribed on (one Redis; none on a cluster). */
+  inbox?: Client;
   queue: Queue;
   feeds: Feeds;
   metrics: Metrics;
@@ -28,10 +30,13 @@ export async function createApp(config: Config, log: Logger, startupTimeoutMs = 
   const keys = makeKeys(config.TASKWIRE_PREFIX, config.queueShards);
   const redis = createRedis(config.REDIS_URL, "command", log, "taskwire-server");
   const subscriber = createEventSubscriber(config.REDIS_URL, log, "taskwire-server");
-  await Promise.all([waitReady(redis, startupTimeoutMs), waitReady(subscriber, startupTimeoutMs)]);
+  // No inbox on a cluster: a PUBLISH there is broadcast to every node, so tasks submitted here use their own shard channel.
+  const inbox = isCluster(redis) ? undefined : createRedis(config.REDIS_URL, "inbox", log, "taskwire-server");
+  await Promise.all([redis, subscriber, ...(inbox ? [inbox] : [])].map((c) => waitReady(c, startupTimeoutMs)));
   const queue = new Queue(redis, keys, { ttlS: config.RESULT_TTL_S, maxArgsBytes: config.MAX_ARGS_BYTES }, log);
-  const feeds = new Feeds(subscriber, queue, keys, log);
-  return { config, log, keys, redis, subscriber, queue, feeds, metrics: new Metrics(), sockets: new Set() };
+  const feeds = new Feeds(subscriber, queue, keys, log, inbox);
+  await feeds.ready(); // a submit names the inbox only once it is heard
+  return { config, log, keys, redis, subscriber, inbox, queue, feeds, metrics: new Metrics(), sockets: new Set() };
 }
 
 /** How long shutdown lets close frames reach clients before it cuts what is still open (SSE streams). */
@@ -47,7 +52,7 @@ export async function closeApp(app: App): Promise<void> {
   try {
     await app.server?.stop(true);
   } catch {}
-  for (const c of [app.subscriber, app.redis]) {
+  for (const c of [app.subscriber, ...(app.inbox ? [app.inbox] : []), app.redis]) {
     try {
       await c.quit();
     } catch {

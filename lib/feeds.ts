@@ -1,13 +1,16 @@
 /**
- * Fan-out of task events from Redis to local watchers (sockets, SSE streams). One sharded-channel
- * subscription (SSUBSCRIBE) per task however many watchers it has, on the node that owns the task's slot;
- * pub/sub is only the fast path: every join and every gap reads the stored log, and each watcher gets
- * each seq once, in order, whatever raced.
+ * Fan-out of task events from Redis to local watchers (sockets, SSE streams). Tasks submitted through this
+ * server are heard on its inbox channel, subscribed once at start on a connection of its own (one Redis;
+ * see lib/lua/prelude.lua); any other task on its own sharded channel (SSUBSCRIBE, on the node owning its
+ * slot), once however many watchers it has. Pub/sub is only the fast path: every join and every gap reads
+ * the stored log, and each watcher gets each seq once, in order, whatever raced.
  */
+import { newTaskId } from "./ids.ts";
 import type { EventSubscriber } from "./redis.ts";
 import { ShardSubscriber } from "./shard-subscriber.ts";
 import type { Keys } from "./keys.ts";
 import type { Logger } from "./log.ts";
+import type { Client } from "./scripts.ts";
 import { type EventEntry, parseEntry, type Queue } from "./queue.ts";
 
 /** Log reads a resync tries before it waits for the next reconnect (about a minute of backoff). */
@@ -29,7 +32,8 @@ interface Feed {
   live: Set<Watcher>;
   /** Watchers reading the log until they reach lastSeq. */
   catching: Set<Watcher>;
-  subscribed: Promise<unknown>;
+  /** The task's own channel subscription, once a watcher other than its submitter needed it. */
+  onChannel: Promise<unknown> | undefined;
   resyncing: boolean;
   /** Highest seq heard on the channel; while it is past lastSeq a log read is owed (see resync). */
   heard: number;
@@ -37,31 +41,51 @@ interface Feed {
   finalSeq: number;
 }
 
+const unreachable = () => Promise.reject(new Error("Connection is closed: Redis is unreachable"));
+
 export class Feeds {
   private readonly feeds = new Map<string, Feed>();
   private readonly byChannel = new Map<string, Feed>();
+  /** This server's inbox channel; "" without an inbox client (none on a cluster, where a PUBLISH reaches every node). */
+  readonly inbox: string;
+  /** The inbox subscription as of the last (re)connect: an enqueue naming the inbox waits for it. */
+  private inboxLive: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly sub: EventSubscriber,
     private readonly queue: Queue,
     private readonly keys: Keys,
     private readonly log: Logger,
+    /**
+     * Subscriber connection for the inbox. Not the task channels' one: ioredis leaves subscriber mode when
+     * an SUNSUBSCRIBE reply counts 0 shard channels left, even with plain channels still subscribed.
+     */
+    private readonly inboxClient?: Client,
   ) {
     sub.on("smessage", (channel: string, message: string) => this.onMessage(channel, message));
     // ioredis resubscribes by itself after a reconnect; what was published meanwhile is only in the log.
     // On a cluster the ShardSubscriber says when: a master's connection came back, or slots moved.
-    if (sub instanceof ShardSubscriber) {
-      sub.on("resync", () => this.resyncAll());
-    } else {
-      let connectedOnce = false;
-      sub.on("ready", () => {
-        if (connectedOnce) this.resyncAll();
-        connectedOnce = true;
+    if (sub instanceof ShardSubscriber) sub.on("resync", () => this.resyncAll());
+    else onReconnect(sub, () => this.resyncAll());
+    this.inbox = inboxClient ? keys.inbox(newTaskId()) : "";
+    if (inboxClient) {
+      inboxClient.on("message", (channel: string, message: string) => {
+        if (channel === this.inbox) this.onInbox(message);
+      });
+      this.inboxLive = this.listenInbox(inboxClient);
+      onReconnect(inboxClient, () => {
+        this.inboxLive = this.listenInbox(inboxClient); // before any holdNew can see the old, settled one
+        this.resyncAll();
       });
     }
   }
 
-  /** Number of tasks with a live Redis subscription here. */
+  /** Resolves once the inbox is subscribed (at start-up). */
+  ready(): Promise<void> {
+    return this.inboxLive.then(() => {});
+  }
+
+  /** Number of tasks watched here. */
   get size(): number {
     return this.feeds.size;
   }
@@ -74,11 +98,33 @@ export class Feeds {
     const feed = this.feedFor(id);
     feed.catching.add(w);
     try {
-      await feed.subscribed;
+      await this.listen(feed);
     } catch (err) {
       this.drop(feed, w);
       throw err;
     }
+  }
+
+  /**
+   * hold() for a task this server is about to create with id `id`: resolves the inbox channel to store
+   * with it (enqueue), once the inbox is subscribed, so every event it publishes is heard. "" (on a
+   * cluster): the task's channel is subscribed instead.
+   */
+  async holdNew(id: string, w: Watcher): Promise<string> {
+    if (!this.inboxClient) {
+      await this.hold(id, w);
+      return "";
+    }
+    const feed = this.feedFor(id);
+    feed.catching.add(w);
+    try {
+      // While Redis is unreachable, fail now (the caller answers `unavailable`).
+      await (this.inboxClient.status === "ready" ? this.inboxLive : unreachable());
+    } catch (err) {
+      this.drop(feed, w);
+      throw err;
+    }
+    return this.inbox;
   }
 
   /**
@@ -133,7 +179,7 @@ export class Feeds {
     if (feed) this.drop(feed, w);
   }
 
-  /** Every channel we hold a subscription for (tests and /metrics). */
+  /** Every per-task channel we hold a subscription for (tests and /metrics). */
   channels(): string[] {
     return [...this.byChannel.keys()];
   }
@@ -141,17 +187,34 @@ export class Feeds {
   private feedFor(id: string): Feed {
     let feed = this.feeds.get(id);
     if (feed) return feed;
-    const channel = this.keys.channel(id);
     feed = {
-      id, channel, lastSeq: 0, live: new Set(), catching: new Set(), resyncing: false, finalSeq: 0, heard: 0,
-      // While Redis is unreachable, fail now (the caller answers `unavailable`) rather than queue the
-      // subscribe until a reconnect that may never come.
-      subscribed: this.sub.status === "ready" ? this.sub.ssubscribe(channel) : Promise.reject(new Error("Connection is closed: Redis is unreachable")),
+      id, channel: this.keys.channel(id), lastSeq: 0, live: new Set(), catching: new Set(), onChannel: undefined,
+      resyncing: false, finalSeq: 0, heard: 0,
     };
-    feed.subscribed.catch(() => {}); // observed by hold(); avoid an unhandled rejection in between
     this.feeds.set(id, feed);
-    this.byChannel.set(channel, feed);
     return feed;
+  }
+
+  /** Subscribes the feed's own channel (once; again after a failure). */
+  private listen(feed: Feed): Promise<unknown> {
+    if (feed.onChannel) return feed.onChannel;
+    // While Redis is unreachable, fail now (the caller answers `unavailable`) rather than queue the
+    // subscribe until a reconnect that may never come.
+    const p = this.sub.status === "ready" ? this.sub.ssubscribe(feed.channel) : unreachable();
+    feed.onChannel = p;
+    this.byChannel.set(feed.channel, feed);
+    p.catch(() => {
+      if (feed.onChannel !== p) return;
+      feed.onChannel = undefined; // the next watcher tries again
+      if (this.byChannel.get(feed.channel) === feed) this.byChannel.delete(feed.channel);
+    });
+    return p;
+  }
+
+  private listenInbox(c: Client): Promise<unknown> {
+    const p = c.subscribe(this.inbox);
+    p.catch((err: unknown) => this.log.warn("could not subscribe to this server's inbox; will retry on the next reconnect", String(err)));
+    return p;
   }
 
   private drop(feed: Feed, w: Watcher): void {
@@ -159,20 +222,35 @@ export class Feeds {
     feed.catching.delete(w);
     if (feed.live.size === 0 && feed.catching.size === 0 && this.feeds.get(feed.id) === feed) {
       this.feeds.delete(feed.id);
-      this.byChannel.delete(feed.channel);
-      this.sub.sunsubscribe(feed.channel).catch(() => {}); // a dead connection has no subscription to end
+      if (feed.onChannel) {
+        feed.onChannel = undefined;
+        if (this.byChannel.get(feed.channel) === feed) this.byChannel.delete(feed.channel);
+        this.sub.sunsubscribe(feed.channel).catch(() => {}); // a dead connection has no subscription to end
+      }
     }
   }
 
+  /** An entry on a task's own channel. */
   private onMessage(channel: string, message: string): void {
     const feed = this.byChannel.get(channel);
-    if (!feed) return;
+    if (feed) this.onEntry(feed, message, 0);
+  }
+
+  /** "<id> <entry>" on the inbox. */
+  private onInbox(message: string): void {
+    const sp = message.indexOf(" ");
+    const feed = this.feeds.get(message.slice(0, sp));
+    if (feed) this.onEntry(feed, message, sp + 1);
+  }
+
+  /** An entry heard on pub/sub, at `start` in `message`. */
+  private onEntry(feed: Feed, message: string, start: number): void {
     let e: EventEntry;
     try {
-      e = parseEntry(message);
+      e = parseEntry(start === 0 ? message : message.slice(start));
       if (!Number.isSafeInteger(e.seq) || e.seq < 1) throw new Error("bad seq");
     } catch (err) {
-      this.log.warn(`dropping malformed event on ${channel}`, String(err));
+      this.log.warn(`dropping malformed event of ${feed.id}`, String(err));
       return;
     }
     if (e.seq <= feed.lastSeq) return;
@@ -204,19 +282,20 @@ export class Feeds {
   }
 
   /**
-   * After a reconnect: subscribe to every channel again and only then read the logs, so an event is
-   * either in what we read or published after we listen. ('ready' fires before ioredis's own resubscribe
-   * is sent; subscribing twice is harmless.) One channel per command: on a cluster each goes to its
-   * slot's master. A failure waits for the next 'ready'.
+   * After a reconnect: subscribe again (the inbox, and every task channel we hold) and only then read
+   * the logs, so an event is either in what we read or published after we listen. ('ready' fires before
+   * ioredis's own resubscribe is sent; subscribing twice is harmless.) One channel per command: on a
+   * cluster each goes to its slot's master. A failure waits for the next 'ready'.
    */
   private resyncAll(): void {
     const feeds = [...this.feeds.values()];
     if (feeds.length === 0) return;
-    Promise.all(feeds.map((f) => this.sub.ssubscribe(f.channel))).then(
+    const onChannel = feeds.filter((f) => f.onChannel);
+    Promise.all([this.inboxLive, ...onChannel.map((f) => this.sub.ssubscribe(f.channel))]).then(
       () => {
-        for (const f of feeds) {
-          if (this.feeds.get(f.id) === f) this.resync(f);
-          else if (!this.byChannel.has(f.channel)) this.sub.sunsubscribe(f.channel).catch(() => {}); // dropped meanwhile
+        for (const f of feeds) if (this.feeds.get(f.id) === f) this.resync(f);
+        for (const f of onChannel) {
+          if (!this.byChannel.has(f.channel)) this.sub.sunsubscribe(f.channel).catch(() => {}); // dropped meanwhile
         }
       },
       (err) => this.log.warn("could not resubscribe after a reconnect; will retry on the next one", String(err)),
@@ -247,4 +326,13 @@ export class Feeds {
         }
       });
   }
+}
+
+/** Calls `f` each time `c` is ready again after its first connection. */
+function onReconnect(c: Client, f: () => void): void {
+  let connectedOnce = c.status === "ready";
+  c.on("ready", () => {
+    if (connectedOnce) f();
+    connectedOnce = true;
+  });
 }

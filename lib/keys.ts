@@ -4,8 +4,11 @@
  * carry `{q}` (shard 0, the pre-sharding name, so an upgrade drains the old queue) or `{q<i>}`.
  *
  *   <p>:task:{id}            hash   state, task, args, attempts, seq, result/error, timestamps  TTL result TTL
+ *                                   and inbox: the submitting server's inbox channel, or ""
  *   <p>:events:{id}          list   the task's event frames; frame n (seq n) is at index n-1    TTL result TTL
  *   <p>:ch:{id}              shard channel (SPUBLISH) "<seq> <kind> <frame>" per appended event
+ *   <p>:inbox:<sid>          channel (PUBLISH) server <sid>'s inbox: "<id> <seq> <kind> <frame>" per event
+ *                                   of each task submitted through it (one Redis only; the task hash names it)
  *   <p>:idem:<key>           string task id for an idempotency key (own slot, SET NX)         TTL result TTL
  *   <p>:{q<i>}:queue         list   shard i: task ids waiting (LPUSH in, taken from the right)
  *   <p>:{q<i>}:active:<wid>  list   shard i: ids a worker has taken from it (processing list)
@@ -28,6 +31,8 @@ export interface Keys {
   task(id: string): string;
   events(id: string): string;
   channel(id: string): string;
+  /** A server's inbox channel (sid: that server process's random id). */
+  inbox(serverId: string): string;
   idem(key: string): string;
   /** Shard i's queue (i defaults to 0). */
   queue(shard?: number): string;
@@ -54,6 +59,7 @@ export function makeKeys(prefix: string, shards = 1): Keys {
     task: (id) => `${p}:task:{${id}}`,
     events: (id) => `${p}:events:{${id}}`,
     channel: (id) => `${chHead}${id}}`,
+    inbox: (sid) => `${p}:inbox:${sid}`,
     idem: (key) => `${p}:idem:${key}`,
     queue: (i) => `${q(i)}:queue`,
     active: (wid, i) => `${q(i)}:active:${wid}`,

@@ -72,7 +72,7 @@ export class Metrics {
     out.push(`taskwire_workers ${g.workers}`);
     metric("taskwire_sockets", "gauge", "WebSockets connected to this server.");
     out.push(`taskwire_sockets ${g.sockets}`);
-    metric("taskwire_task_subscriptions", "gauge", "Tasks this server holds a Redis subscription for.");
+    metric("taskwire_task_subscriptions", "gauge", "Tasks this server watches (on its inbox or their own channel).");
     out.push(`taskwire_task_subscriptions ${g.feeds}`);
     metric("taskwire_request_errors_total", "counter", "Requests refused, by error code (this server).");
     for (const [code, n] of this.errorsByCode) out.push(`taskwire_request_errors_total{code="${code}"} ${n}`);

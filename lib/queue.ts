@@ -6,7 +6,7 @@ import { TaskwireError, describeIssues, fromZodIssues } from "./errors.ts";
 import { newTaskId } from "./ids.ts";
 import type { Keys } from "./keys.ts";
 import { type Logger, makeLogger } from "./log.ts";
-import { inOrder } from "./redis.ts";
+import { Batch } from "./batch.ts";
 import type { ScriptedRedis } from "./scripts.ts";
 import { Tally } from "./tally.ts";
 
@@ -62,7 +62,11 @@ export class Queue {
     log: Logger = makeLogger("queue", "warn"),
   ) {
     this.tally = new Tally(redis, keys, log);
+    this.batch = new Batch(redis);
   }
+
+  /** Submits arriving in one turn of the event loop are written with one pipeline. */
+  private readonly batch: Batch;
 
   /** Fleet counters for submits and cancels. */
   private readonly tally: Tally;
@@ -98,20 +102,21 @@ export class Queue {
    * Stores the task, then queues its id on a shard: two steps, safe to stop between (see inOrder). A
    * key first claims its own slot with SET NX; a key already taken names the task, and re-running the
    * steps with that id heals a submit that crashed half-way (duplicate queue entries are skipped).
+   * `inbox`: the channel (Feeds.holdNew) a new task's events are also published to; an existing one keeps its own.
    */
-  async enqueue(v: ReturnType<Queue["validate"]>, id = newTaskId()): Promise<{ id: string; created: boolean }> {
+  async enqueue(v: ReturnType<Queue["validate"]>, id = newTaskId(), inbox = ""): Promise<{ id: string; created: boolean }> {
     const k = this.keys;
     const ttl = this.limits.ttlS;
     let taskId = id;
     if (v.key !== "") taskId = ((await this.redis.set(k.idem(v.key), id, "EX", ttl, "NX", "GET")) as string | null) ?? id;
     const queue = k.queue(this.nextShard++ % k.shards);
-    const args = [taskId, v.task, v.argsJson, v.optsJson, Date.now(), ttl, v.key] as const;
+    const args = [taskId, v.task, v.argsJson, v.optsJson, Date.now(), ttl, v.key, taskId === id ? inbox : ""] as const;
     let created: number;
     let state: string;
     if (taskId === id) {
       // A new id: queue it unconditionally, in one round trip with the write (only a resend of this
       // very call can find the id existing, and a duplicate queue entry is skipped).
-      [[created, state]] = (await inOrder(this.redis, [
+      [[created, state]] = (await this.batch.inOrder([
         (r) => r.twEnqueue(k.task(taskId), ...args.slice(1)),
         (r) => r.lpush(queue, taskId),
       ])) as [[number, string]];

@@ -1,7 +1,8 @@
 /**
  * Creates taskwire's Redis clients, one per role: `command` (scripts and reads), `blocking` (BLMOVE:
- * never times a request out) and `subscriber` (pub/sub), on one Redis or on a Redis Cluster (ioredis
- * `Cluster`, from a redis+cluster:// URL). Every client reconnects by itself with backoff.
+ * never times a request out), `subscriber` (pub/sub) and `inbox` (a server's inbox channel, one Redis
+ * only), on one Redis or on a Redis Cluster (ioredis `Cluster`, from a redis+cluster:// URL). Every client
+ * reconnects by itself with backoff.
  */
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { parseClusterUrl } from "./config.ts";
@@ -9,7 +10,7 @@ import type { Logger } from "./log.ts";
 import { type Client, type ScriptedRedis, withScripts } from "./scripts.ts";
 import { ShardSubscriber } from "./shard-subscriber.ts";
 
-export type Role = "command" | "blocking" | "subscriber";
+export type Role = "command" | "blocking" | "subscriber" | "inbox";
 
 /** Longest pause between two reconnect attempts: a client is back at most this long after Redis is. */
 export const RECONNECT_MAX_MS = 2_000;

@@ -1,7 +1,8 @@
 /**
  * The worker loop: one loop per queue shard takes task ids (a take script, or BLMOVE when the shard is
  * empty) into this worker's processing list for that shard, then starts each with the task's own
- * script; up to `concurrency` handlers run at once, and each outcome is written with one task script.
+ * script; up to `concurrency` handlers run at once, and each outcome is written with one task script
+ * (the progress and outcome scripts of one turn of the event loop leave as one pipeline: lib/batch.ts).
  * A heartbeat keeps this worker alive in the registry; any live worker reaps dead ones' tasks.
  */
 import { hostname } from "node:os";
@@ -10,7 +11,8 @@ import { getTask } from "../tasks/index.ts";
 import { isRedisDown } from "./errors.ts";
 import type { Keys } from "./keys.ts";
 import type { Logger } from "./log.ts";
-import { RECONNECT_MAX_MS, inOrder, together } from "./redis.ts";
+import { Batch } from "./batch.ts";
+import { RECONNECT_MAX_MS, type Step, together } from "./redis.ts";
 import type { Client, ScriptedRedis } from "./scripts.ts";
 import { Tally } from "./tally.ts";
 
@@ -103,6 +105,8 @@ export class Worker {
   /** Per shard, ids whose outcome is written and that still sit in our processing list: the next take drops them. */
   private readonly done: string[][];
   private readonly tally: Tally;
+  /** Task scripts (progress, outcomes) of one turn go out as one pipeline, in the order written. */
+  private readonly batch: Batch;
   /** Wakes close() when a handler ends. */
   private slotFree: (() => void) | undefined;
   private timers: ReturnType<typeof setInterval>[] = [];
@@ -127,6 +131,7 @@ export class Worker {
   ) {
     this.slots = new Slots(settings.concurrency);
     this.tally = new Tally(clients.command, keys, log);
+    this.batch = new Batch(clients.command);
     this.auditDue = Array.from({ length: keys.shards }, () => false);
     this.done = Array.from({ length: keys.shards }, () => []);
   }
@@ -163,13 +168,15 @@ export class Worker {
   /**
    * Takes from one shard. A turn holds run slots only while it takes without blocking; blocked in
    * BLMOVE it holds none, and an id BLMOVE hands it waits (taken, not started) for the next free slot.
+   * After a take came back short the queue was empty: the next turn goes straight to BLMOVE, and the
+   * take for the other free slots rides with the moved id's start (one round trip for both).
    */
   private async loop(shard: number): Promise<void> {
-    const { command } = this.clients;
     const blocking = this.clients.blocking[shard]!;
     const queue = this.keys.queue(shard);
     const active = this.activeKey(shard);
     let failures = 0;
+    let idle = false;
     while (!this.stopping) {
       let held = 0;
       try {
@@ -179,28 +186,35 @@ export class Worker {
         // Busy: let the other handlers that end in this turn free their slots too, and take for all at once.
         if (this.running.size > 0) await new Promise((r) => setImmediate(r));
         held = 1 + this.slots.grab(this.settings.concurrency);
-        const drop = this.done[shard]!.splice(0);
-        let ids: string[];
-        try {
-          ids = await command.twTake(queue, active, held, ...drop);
-        } catch (err) {
-          this.done[shard]!.push(...drop); // maybe not dropped: the next take tries again (LREM of an absent id is a no-op)
-          throw err;
+        let ids: string[] = [];
+        let more: number | undefined;
+        if (!idle) {
+          [, ids] = await this.begin(shard, [], held);
+          idle = ids.length < held;
         }
         if (ids.length === 0) {
           this.slots.release(held);
           held = 0;
           const moved = (await blocking.blmove(queue, active, "RIGHT", "LEFT", 2)) as string | null;
+          // Timed out: the next turn takes (and drops from our list what has finished meanwhile).
+          if (!moved) idle = false;
           if (!moved || this.stopping) continue; // a move that raced close() is handed back by it
           if (!(await this.slots.acquire())) break;
-          held = 1;
+          held = 1 + this.slots.grab(this.settings.concurrency);
           ids = [moved];
+          more = held - 1;
         }
-        const started = await this.begin(shard, ids);
-        this.slots.release(held - started.length);
+        while (ids.length > 0) {
+          const [started, taken] = await this.begin(shard, ids, more);
+          if (more) idle = taken.length < more;
+          held -= started.length;
+          failures = 0;
+          for (const [id, task, args, opts, attempt] of started) this.run(id, shard, task, args, opts, Number(attempt));
+          ids = taken;
+          more = undefined;
+        }
+        this.slots.release(held);
         held = 0;
-        failures = 0;
-        for (const [id, task, args, opts, attempt] of started) this.run(id, shard, task, args, opts, Number(attempt));
       } catch (err) {
         this.slots.release(held);
         if (this.stopping) break;
@@ -212,22 +226,36 @@ export class Worker {
     }
   }
 
-  /** Starts taken ids (each in its own slot); the ones no longer queued leave the processing list. */
-  private async begin(shard: number, ids: string[]): Promise<[string, string, string, string, number][]> {
+  /**
+   * Starts taken ids (each in its own slot) and, with `take` given, in the same round trip takes up to
+   * `take` more from the shard (only taken: the caller starts them next) and drops from our processing
+   * list the ids whose outcome is written. Ids no longer queued leave the processing list.
+   */
+  private async begin(shard: number, ids: string[], take?: number): Promise<[[string, string, string, string, number][], string[]]> {
     const { command } = this.clients;
     const k = this.keys;
     const now = Date.now();
-    const res = (await together(command, ids.map((id) => (r) => r.twStart(k.task(id), k.events(id), now, this.id, this.settings.ttlS)))) as
-      ([string, string, string, number, string] | null)[];
+    const steps: Step[] = ids.map((id) => (r) => r.twStart(k.task(id), k.events(id), now, this.id, this.settings.ttlS));
+    const taking = take !== undefined && (take > 0 || this.done[shard]!.length > 0);
+    const drop = taking ? this.done[shard]!.splice(0) : [];
+    if (taking) steps.push((r) => r.twTake(k.queue(shard), this.activeKey(shard), take ?? 0, ...drop));
+    let res: unknown[];
+    try {
+      res = await together(command, steps);
+    } catch (err) {
+      this.done[shard]!.push(...drop); // maybe not dropped: the next take tries again (LREM of an absent id is a no-op)
+      throw err;
+    }
+    const taken = taking ? (res.pop() as string[]) : [];
     const started: [string, string, string, string, number][] = [];
     const skipped: string[] = [];
     ids.forEach((id, i) => {
-      const r = res[i];
+      const r = res[i] as [string, string, string, number, string] | null;
       if (r) started.push([id, r[0], r[1], r[2], r[3]]);
       else skipped.push(id);
     });
     if (skipped.length > 0) await together(command, skipped.map((id) => (r) => r.lrem(this.activeKey(shard), -1, id)));
-    return started;
+    return [started, taken];
   }
 
   private run(id: string, shard: number, name: string, argsJson: string, optsJson: string, attempt: number): void {
@@ -276,8 +304,9 @@ export class Worker {
   private progress(r: Running, data: unknown): void {
     if (r.abort.signal.aborted) return;
     const k = this.keys;
-    this.clients.command
-      .twProgress(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, toJson(data), this.settings.eventsMax)
+    const json = toJson(data);
+    this.batch
+      .one((c) => c.twProgress(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, json, this.settings.eventsMax))
       .then((seq) => {
         if (seq === -1) r.stop(new Stop("cancelled", "cancelled"));
       })
@@ -305,10 +334,9 @@ export class Worker {
       const delay = Math.round(base * (0.5 + Math.random() * 0.5));
       const k = this.keys;
       const due = Date.now() + delay;
-      const c = this.clients.command;
       // Task first, then the delayed set, then (with the next take) out of our list: a crash between
       // steps leaves the id for the reaper (or a duplicate entry, which start.lua skips), never lost.
-      await this.write(`retry of ${r.id}`, () => inOrder(c, [
+      await this.write(`retry of ${r.id}`, () => this.batch.inOrder([
         (p) => p.twRetry(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, errorJson(code, message), delay),
         (p) => p.zadd(k.delayed(r.shard), due, r.id),
       ]));
@@ -324,12 +352,11 @@ export class Worker {
 
   private async finish(r: Running, state: "succeeded" | "failed" | "cancelled", payload: string, exhausted = false): Promise<void> {
     const k = this.keys;
-    const c = this.clients.command;
     const now = Date.now();
     // The final state first; the id leaves our processing list with the shard's next take (a crash before
     // leaves it to the reaper, which finds it final and drops it); then the fleet's counters.
     const seq = await this.write(`outcome of ${r.id}`, () =>
-      c.twFinish(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, state, payload, now, this.settings.ttlS));
+      this.batch.one((c) => c.twFinish(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, state, payload, now, this.settings.ttlS)));
     this.done[r.shard]!.push(r.id);
     if (seq > 0) this.tally.finished(r.id, state, r.task, exhausted);
   }

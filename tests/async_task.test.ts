@@ -160,19 +160,23 @@ test("instant worker, many sockets: every result arrives", async () => {
   results.forEach((r, i) => expect(r.frames[1]).toBe(`{"msg": "success", "flag": true, "data": {"result": "x${i}"}}`));
 });
 
-test("a socket closed early leaves no subscription behind", async () => {
+test("a socket closed early leaves no watch behind; its task is heard on the server's inbox, not its own channel", async () => {
   const prefix = stack.env.TASKWIRE_PREFIX!;
+  const watched = async () => Number(/^taskwire_task_subscriptions (\d+)$/m.exec(await (await fetch(`${stack.server.http}/metrics`)).text())?.[1]);
   const s = await openSocket(`${stack.server.ws}/async_task/`);
   s.send({ task_id: 1, delay_ms: 2_000 });
   const ack = await s.next();
-  const channel = `${prefix}:ch:{${ack.id}}`;
-  expect(cli(stack.redis, "pubsub", "shardnumsub", channel).split("\n")[1]).toBe("1");
+  const inbox = cli(stack.redis, "hget", `${prefix}:task:{${ack.id}}`, "inbox");
+  expect(inbox).toStartWith(`${prefix}:inbox:`);
+  expect(cli(stack.redis, "pubsub", "numsub", inbox).split("\n")[1]).toBe("1");
+  expect(cli(stack.redis, "pubsub", "shardnumsub", `${prefix}:ch:{${ack.id}}`).split("\n")[1]).toBe("0");
+  expect(await watched()).toBe(1);
   s.close();
-  await waitFor(() => cli(stack.redis, "pubsub", "shardnumsub", channel).split("\n")[1] === "0", 3_000, "unsubscribe");
+  await waitFor(async () => (await watched()) === 0, 3_000, "the watch to end");
   // and after a normal finish too
   const { frames } = await exchange('{"task_id": 2}');
-  const id2 = JSON.parse(frames[0]!).id;
-  await waitFor(() => cli(stack.redis, "pubsub", "shardnumsub", `${prefix}:ch:{${id2}}`).split("\n")[1] === "0", 3_000, "unsubscribe after result");
+  expect(JSON.parse(frames[1]!).flag).toBe(true);
+  await waitFor(async () => (await watched()) === 0, 3_000, "the watch to end after the result");
 });
 
 test("paths no view serves get 404, for HTTP and WebSocket upgrades", async () => {

@@ -93,9 +93,10 @@ test("the server's subscription is cut again and again while events flow: what w
   let cuts = 0;
   const deadline = Date.now() + 10_000;
   while (!(t.events.get(id) ?? []).some((f) => f.type === "result") && Date.now() < deadline) {
-    const line = cli(stack.redis, "client", "list").split("\n").find((l) => l.includes(" name=taskwire-server:subscriber "));
-    const cid = line && /\bid=(\d+)/.exec(line)?.[1];
-    if (cid && cli(stack.redis, "client", "kill", "id", cid) === "1") cuts++;
+    // Both of the server's subscriptions: task channels, and its inbox (tasks submitted through it).
+    const lines = cli(stack.redis, "client", "list").split("\n").filter((l) => / name=taskwire-server:(subscriber|inbox) /.test(l));
+    const killed = lines.filter((l) => cli(stack.redis, "client", "kill", "id", /\bid=(\d+)/.exec(l)?.[1] ?? "0") === "1");
+    if (killed.some((l) => l.includes(":inbox "))) cuts++;
     await Bun.sleep(120);
   }
   await t.settled(() => t.idOf.values(), 5_000);

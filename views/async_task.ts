@@ -118,8 +118,8 @@ async function run(ws: Ws, data: string | Buffer): Promise<void> {
     },
   };
   try {
-    await s.app.feeds.hold(id, s.watcher);
-    await s.app.queue.enqueue(validated, id);
+    const inbox = await s.app.feeds.holdNew(id, s.watcher);
+    await s.app.queue.enqueue(validated, id, inbox);
   } catch (err) {
     s.app.feeds.unwatch(id, s.watcher);
     throw err;

@@ -11,7 +11,7 @@ export async function fetch(_req: Request, { app }: RequestContext): Promise<Res
   try {
     const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve("timeout"), PING_TIMEOUT_MS)));
     const pong = await Promise.race([app.redis.ping(), timeout]);
-    if (pong === "PONG" && app.subscriber.status === "ready") return Response.json({ ok: true, redis: "up" });
+    if (pong === "PONG" && app.subscriber.status === "ready" && (app.inbox?.status ?? "ready") === "ready") return Response.json({ ok: true, redis: "up" });
   } catch {
     // unreachable: answered below
   } finally {

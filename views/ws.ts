@@ -123,9 +123,9 @@ async function submit(ws: Ws, f: Extract<ClientFrame, { type: "submit" }>): Prom
   s.watches.set(id, w);
   let existing: string | undefined;
   try {
-    // Subscribe before the task exists, so no event can be published before we listen.
-    await feeds.hold(id, w);
-    const res = await queue.enqueue(v, id);
+    // Listen before the task exists, so no event can be published before we do.
+    const inbox = await feeds.holdNew(id, w);
+    const res = await queue.enqueue(v, id, inbox);
     if (res.id !== id) existing = res.id;
   } catch (err) {
     feeds.unwatch(id, w);

@@ -8,11 +8,11 @@
     {outcome, task name}: outcome "not_found" | "cancelled" (was queued) | "cancelling" (was running)
     | the final state it already had
 ]]
-local f = redis.call("HMGET", KEYS[1], "state", "task")
+local f = redis.call("HMGET", KEYS[1], "state", "task", "inbox")
 local state, name = f[1], f[2] or "?"
 if not state then return {"not_found", ""} end
 if state == "queued" then
-  finish_task(ARGV[1], "cancelled", "", ARGV[2], tonumber(ARGV[3]))
+  finish_task(ARGV[1], "cancelled", "", ARGV[2], tonumber(ARGV[3]), f[3])
   return {"cancelled", name}
 end
 if state == "running" then

@@ -8,7 +8,7 @@
   Output:
     seq of the final event;  -1 task unknown or expired;  -2 already final (dropped)
 ]]
-local state = redis.call("HGET", KEYS[1], "state")
-if not state then return -1 end
-if FINAL[state] then return -2 end
-return finish_task(ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]))
+local f = redis.call("HMGET", KEYS[1], "state", "inbox")
+if not f[1] then return -1 end
+if FINAL[f[1]] then return -2 end
+return finish_task(ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), f[2])

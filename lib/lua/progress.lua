@@ -7,10 +7,10 @@
   Output:
     seq (> 0) appended;  0 dropped;  -1 cancellation was requested (the worker should abort)
 ]]
-local f = redis.call("HMGET", KEYS[1], "state", "attempts", "seq", "cancel")
+local f = redis.call("HMGET", KEYS[1], "state", "attempts", "seq", "cancel", "inbox")
 if f[4] == "1" then return -1 end
 if f[1] ~= "running" or f[2] ~= ARGV[2] then return 0 end
 -- Keep two slots free so a requeue and the final event always fit.
 if tonumber(f[3]) >= tonumber(ARGV[4]) - 2 then return 0 end
 redis.call("HSET", KEYS[1], "progress", ARGV[3])
-return append_event("p", head_of("progress", ARGV[1]), ',"data":' .. ARGV[3] .. "}")
+return append_event(ARGV[1], "p", "progress", ',"data":' .. ARGV[3] .. "}", f[5])

@@ -18,24 +18,24 @@
 ]]
 local id, wid, mode = ARGV[1], ARGV[2], ARGV[3]
 local lost = mode == "lost"
-local f = redis.call("HMGET", KEYS[1], "state", "stalls", "cancel", "attempts", "worker", "task")
+local f = redis.call("HMGET", KEYS[1], "state", "stalls", "cancel", "attempts", "worker", "task", "inbox")
 local name = f[6] or "?"
 if f[1] == "queued" then return {"push", name} end
 if f[1] ~= "running" or f[5] ~= wid then return {"skip", name} end
 local stalls = tonumber(f[2] or "0") + (lost and 1 or 0)
 local attempts = tonumber(f[4] or "0")
 if f[3] == "1" then
-  finish_task(id, "cancelled", "", ARGV[4], tonumber(ARGV[5]))
+  finish_task(id, "cancelled", "", ARGV[4], tonumber(ARGV[5]), f[7])
   return {"cancelled", name}
 end
 if lost and stalls > tonumber(ARGV[6]) then
   finish_task(id, "failed",
     '{"code":"exhausted","message":"the worker running it was lost ' .. (stalls - 1) .. ' times"}',
-    ARGV[4], tonumber(ARGV[5]))
+    ARGV[4], tonumber(ARGV[5]), f[7])
   return {"exhausted", name}
 end
 if not lost and attempts > 0 then attempts = attempts - 1 end
 redis.call("HSET", KEYS[1], "state", "queued", "stalls", stalls, "attempts", attempts)
 local reason = lost and "worker_lost" or (mode == "shutdown" and "worker_shutdown" or "worker_restarted")
-append_event("q", head_of("queued", id), ',"attempt":' .. (attempts + 1) .. ',"reason":"' .. reason .. '"}')
+append_event(id, "q", "queued", ',"attempt":' .. (attempts + 1) .. ',"reason":"' .. reason .. '"}', f[7])
 return {"push", name}

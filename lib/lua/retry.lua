@@ -9,8 +9,8 @@
   Output:
     seq of the `queued` event;  0 this attempt is no longer current (dropped)
 ]]
-local f = redis.call("HMGET", KEYS[1], "state", "attempts")
+local f = redis.call("HMGET", KEYS[1], "state", "attempts", "inbox")
 if f[1] ~= "running" or f[2] ~= ARGV[2] then return 0 end
 redis.call("HSET", KEYS[1], "state", "queued", "error", ARGV[3])
-return append_event("q", head_of("queued", ARGV[1]),
-  ',"attempt":' .. (tonumber(ARGV[2]) + 1) .. ',"reason":"retry","delay_ms":' .. ARGV[4] .. ',"error":' .. ARGV[3] .. "}")
+return append_event(ARGV[1], "q", "queued",
+  ',"attempt":' .. (tonumber(ARGV[2]) + 1) .. ',"reason":"retry","delay_ms":' .. ARGV[4] .. ',"error":' .. ARGV[3] .. "}", f[3])

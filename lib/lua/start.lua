@@ -9,10 +9,11 @@
   Output:
     {task, args, opts, attempt, created} started;  false not startable
 ]]
-local f = redis.call("HMGET", KEYS[1], "state", "task", "args", "opts", "created")
+local f = redis.call("HMGET", KEYS[1], "state", "task", "args", "opts", "created", "attempts", "seq")
 if f[1] ~= "queued" then return false end
-local attempt = redis.call("HINCRBY", KEYS[1], "attempts", 1)
-redis.call("HSET", KEYS[1], "state", "running", "started", ARGV[1], "worker", ARGV[2])
+local attempt = tonumber(f[6] or "0") + 1
+redis.call("HSET", KEYS[1], "state", "running", "started", ARGV[1], "worker", ARGV[2], "attempts", attempt)
 redis.call("EXPIRE", KEYS[1], tonumber(ARGV[3]))
-redis.call("EXPIRE", KEYS[2], tonumber(ARGV[3]))
+-- No event yet (a first run): no log to renew.
+if tonumber(f[7] or "0") > 0 then redis.call("EXPIRE", KEYS[2], tonumber(ARGV[3])) end
 return {f[2], f[3], f[4], attempt, f[5]}

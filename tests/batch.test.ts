@@ -1,0 +1,53 @@
+/** lib/batch.ts against a real redis-server: one turn's commands keep their order, and each gets its own reply or error. */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { Batch } from "../lib/batch.ts";
+import { isRedisDown } from "../lib/errors.ts";
+import { makeLogger } from "../lib/log.ts";
+import { createRedis, waitReady } from "../lib/redis.ts";
+import type { ScriptedRedis } from "../lib/scripts.ts";
+import { type TestRedis, startRedis } from "./helpers/redis.ts";
+import { uniquePrefix } from "./helpers/util.ts";
+
+let redis: TestRedis;
+let c: ScriptedRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+  c = createRedis(redis.url, "command", makeLogger("batch-test", "silent"), "batch-test");
+  await waitReady(c, 5_000);
+});
+afterAll(async () => {
+  c?.disconnect();
+  await redis?.stop();
+});
+
+test("commands issued in one turn run in the order issued; a failing one rejects alone", async () => {
+  const b = new Batch(c);
+  const k = uniquePrefix("batch");
+  const replies: Promise<unknown>[] = [
+    b.one((r) => r.rpush(`${k}:list`, "a")),
+    b.one((r) => r.set(`${k}:str`, "x")),
+    b.one((r) => r.incr(`${k}:str`)), // not an integer: an error for this command only
+    b.one((r) => r.rpush(`${k}:list`, "b")),
+    b.inOrder([(r) => r.rpush(`${k}:list`, "c"), (r) => r.rpush(`${k}:list`, "d")]),
+  ];
+  const settled = await Promise.allSettled(replies);
+  expect(settled.map((s) => s.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled", "fulfilled"]);
+  expect((settled[2] as PromiseRejectedResult).reason.message).toContain("not an integer");
+  expect(settled[4]).toEqual({ status: "fulfilled", value: [3, 4] });
+  expect(await c.lrange(`${k}:list`, 0, -1)).toEqual(["a", "b", "c", "d"]);
+  // A command alone in its turn is sent as is.
+  expect(await b.one((r) => r.get(`${k}:str`))).toBe("x");
+  await c.del(`${k}:list`, `${k}:str`);
+});
+
+test("while Redis is unreachable every command of the batch fails at once as 'Redis down'", async () => {
+  const lone = createRedis(redis.url, "command", makeLogger("batch-test", "silent"), "batch-test");
+  await waitReady(lone, 5_000);
+  lone.disconnect();
+  const b = new Batch(lone);
+  const settled = await Promise.allSettled([b.one((r) => r.get("a")), b.one((r) => r.get("b"))]);
+  for (const s of settled) {
+    expect(s.status).toBe("rejected");
+    expect(isRedisDown((s as PromiseRejectedResult).reason)).toBe(true);
+  }
+});
