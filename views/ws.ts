@@ -126,7 +126,9 @@ async function submit(ws: Ws, f: Extract<ClientFrame, { type: "submit" }>): Prom
     // Listen before the task exists, so no event can be published before we do.
     const inbox = await feeds.holdNew(id, w);
     const res = await queue.enqueue(v, id, inbox);
-    if (res.id !== id) existing = res.id;
+    // Not created by this call: a racing submit with the same key created it (without our inbox), or the
+    // key names another task. Either way it is watched as an existing task: its channel, then its log.
+    if (res.id !== id || !res.created) existing = res.id;
   } catch (err) {
     feeds.unwatch(id, w);
     if (s.watches.get(id) === w) s.watches.delete(id);
