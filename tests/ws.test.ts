@@ -110,6 +110,11 @@ describe("errors: one frame each, the socket stays open", () => {
     });
   });
 
+  test("subscribe frames for one unknown id sent back to back (each replacing the last's watch): every one gets not_found", async () => {
+    for (let i = 0; i < 5; i++) s.send({ type: "subscribe", id: UNKNOWN_ID });
+    for (let i = 0; i < 5; i++) expect(await s.next()).toMatchObject({ type: "error", id: UNKNOWN_ID, error: { code: "not_found" } });
+  });
+
   test("after all of the above the same socket still runs tasks, and a 128-character ref is fine", async () => {
     const ref = "y".repeat(128);
     const id = await submitOk(s, ref, "test_task", { task_id: "still open" });

@@ -196,6 +196,9 @@ async function subscribe(ws: Ws, f: Extract<ClientFrame, { type: "subscribe" }>)
     if (s.watches.get(f.id) === w) s.watches.delete(f.id);
     throw err;
   });
+  // A later subscribe to the same id on this socket may have replaced this watch before it could tell
+  // whether the task exists: answer for this frame too (an existing task's events go to the newer watch).
+  if (found && s.watches.get(f.id) !== w && (await s.app.queue.position(f.id)) === undefined) throw notFound(f.id);
   if (!found) {
     if (s.watches.get(f.id) === w) s.watches.delete(f.id);
     throw notFound(f.id);
