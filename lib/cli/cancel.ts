@@ -1,5 +1,5 @@
 /** `taskwire cancel <id>`: DELETE /tasks/<id>; prints the server's answer ({"id", "state"}) as JSON. */
-import { CONNECTION_FLAGS, CONNECTION_HELP, CliError, EXIT, connection, describeError, parseFlags, printJson, request, usage, out } from "./common.ts";
+import { CONNECTION_FLAGS, CONNECTION_HELP, CliError, EXIT, connection, describeError, parseFlags, printJson, request, out, oneTaskId } from "./common.ts";
 
 export const HELP = `Usage: taskwire cancel <id> [flags]
 
@@ -16,9 +16,7 @@ export async function run(argv: string[]): Promise<number> {
     out(HELP);
     return EXIT.ok;
   }
-  const [id, extra] = p.positionals;
-  if (!id) throw usage("missing the task id; e.g. taskwire cancel 0193f7c2-6d1e-7a51-9c3e-41f0d2b8a9e4");
-  if (extra !== undefined) throw usage(`unexpected argument ${JSON.stringify(extra)}; give one task id`);
+  const id = oneTaskId(p, "cancel");
   const c = connection(p);
   const res = await request(c, "DELETE", `/tasks/${encodeURIComponent(id)}`);
   if (res.status === 404) throw new CliError(EXIT.notFound, await describeError(res));

@@ -78,6 +78,19 @@ export function parseFlags(command: string, argv: string[], spec: Record<string,
   return { flags, positionals };
 }
 
+/** Refuses positional arguments for a command that takes only flags. */
+export function noArguments(p: Parsed, command: string): void {
+  if (p.positionals.length) throw usage(`unexpected argument ${JSON.stringify(p.positionals[0])}; \`taskwire ${command}\` takes only flags`);
+}
+
+/** The one task id a command takes (status, cancel). */
+export function oneTaskId(p: Parsed, command: string): string {
+  const [id, extra] = p.positionals;
+  if (!id) throw usage(`missing the task id; e.g. taskwire ${command} 0193f7c2-6d1e-7a51-9c3e-41f0d2b8a9e4`);
+  if (extra !== undefined) throw usage(`unexpected argument ${JSON.stringify(extra)}; give one task id`);
+  return id;
+}
+
 export function str(p: Parsed, name: string): string | undefined {
   const v = p.flags[name];
   return typeof v === "string" ? v : undefined;

@@ -1,5 +1,5 @@
 /** Flags shared by the commands that run taskwire itself (`start`, `serve`, `worker`): each maps to one env variable. */
-import { type FlagSpec, type Parsed, intFlag, str, usage } from "./common.ts";
+import { type FlagSpec, type Parsed, intFlag, str, usage, noArguments } from "./common.ts";
 
 export const PROCESS_FLAGS: Record<string, FlagSpec> = {
   port: { type: "string" },
@@ -22,7 +22,7 @@ export function envWithFlags(command: string, p: Parsed, allowed: string[]): Rec
   for (const name of Object.keys(p.flags)) {
     if (name !== "help" && !allowed.includes(name)) throw usage(`--${name} is not a flag of \`taskwire ${command}\`; run \`taskwire ${command} --help\``);
   }
-  if (p.positionals.length) throw usage(`unexpected argument ${JSON.stringify(p.positionals[0])}; \`taskwire ${command}\` takes only flags`);
+  noArguments(p, command);
   const env = { ...process.env };
   const port = intFlag(p, "port", 0, 65535);
   if (port !== undefined) env.PORT = String(port);

@@ -1,5 +1,5 @@
 /** `taskwire queues`: queue depth (waiting, delayed for retry, running, dead) and fleet capacity, from GET /queues. */
-import { CONNECTION_FLAGS, CONNECTION_HELP, EXIT, connection, getJson, parseFlags, printJson, table, usage, out } from "./common.ts";
+import { CONNECTION_FLAGS, CONNECTION_HELP, EXIT, connection, getJson, parseFlags, printJson, table, out, noArguments } from "./common.ts";
 
 export const HELP = `Usage: taskwire queues [--json] [flags]
 
@@ -24,7 +24,7 @@ export async function run(argv: string[]): Promise<number> {
     out(HELP);
     return EXIT.ok;
   }
-  if (p.positionals.length) throw usage(`unexpected argument ${JSON.stringify(p.positionals[0])}; \`taskwire queues\` takes only flags`);
+  noArguments(p, "queues");
   const doc = await getJson<QueuesDoc>(connection(p), "/queues");
   if (p.flags.json) {
     printJson(doc);

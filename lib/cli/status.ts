@@ -1,5 +1,5 @@
 /** `taskwire status <id>`: a task's state (GET /tasks/<id>) as JSON; with --wait, follows it to the end first. */
-import { CONNECTION_FLAGS, CONNECTION_HELP, EXIT, connection, getJson, parseFlags, printJson, usage, out } from "./common.ts";
+import { CONNECTION_FLAGS, CONNECTION_HELP, EXIT, connection, getJson, parseFlags, printJson, out, oneTaskId } from "./common.ts";
 import { follow } from "./follow.ts";
 import { makeProgress } from "./progress.ts";
 import { report } from "./submit.ts";
@@ -24,9 +24,7 @@ export async function run(argv: string[]): Promise<number> {
     out(HELP);
     return EXIT.ok;
   }
-  const [id, extra] = p.positionals;
-  if (!id) throw usage("missing the task id; e.g. taskwire status 0193f7c2-6d1e-7a51-9c3e-41f0d2b8a9e4");
-  if (extra !== undefined) throw usage(`unexpected argument ${JSON.stringify(extra)}; give one task id`);
+  const id = oneTaskId(p, "status");
   const c = connection(p);
   const info = await getJson<Record<string, unknown>>(c, `/tasks/${encodeURIComponent(id)}`);
   if (!p.flags.wait) {

@@ -1,5 +1,5 @@
 /** `taskwire workers`: the live workers (GET /workers) as a table, or JSON with --json. */
-import { connection, CONNECTION_FLAGS, CONNECTION_HELP, EXIT, getJson, out, parseFlags, printJson, table, usage } from "./common.ts";
+import { connection, CONNECTION_FLAGS, CONNECTION_HELP, EXIT, getJson, out, parseFlags, printJson, table, noArguments } from "./common.ts";
 
 export const HELP = `Usage: taskwire workers [--json] [flags]
 
@@ -27,7 +27,7 @@ export async function run(argv: string[]): Promise<number> {
     out(HELP);
     return EXIT.ok;
   }
-  if (p.positionals.length) throw usage(`unexpected argument ${JSON.stringify(p.positionals[0])}; \`taskwire workers\` takes only flags`);
+  noArguments(p, "workers");
   const workers = await getJson<WorkerRow[]>(connection(p), "/workers");
   if (p.flags.json) {
     printJson(workers);
