@@ -52,6 +52,7 @@ export async function closeApp(app: App): Promise<void> {
   try {
     await app.server?.stop(true);
   } catch {}
+  await app.queue.flushCounts();
   for (const c of [app.subscriber, ...(app.inbox ? [app.inbox] : []), app.redis]) {
     try {
       await c.quit();

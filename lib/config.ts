@@ -15,7 +15,7 @@ export const configSchema = z.object({
   /** Queue shards (each on its own cluster slot); every server and worker of a fleet must use the same number. Default 1 on one Redis, 8 on a cluster. */
   QUEUE_SHARDS: int(1, 256).optional(),
   TASKWIRE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "letters, digits, _ . - only (1-64 chars)").default("taskwire"),
-  WORKER_CONCURRENCY: int(1, 10_000).default(16),
+  WORKER_CONCURRENCY: int(1, 10_000).default(64),
   WORKER_GRACE_MS: int(0, 3_600_000).default(30_000),
   WORKER_HEARTBEAT_MS: int(100, 600_000).default(2_000),
   /** A worker whose heartbeat is older than this is dead and its tasks go back to the queue. */

@@ -61,8 +61,8 @@ export class Queue {
     private readonly limits: { ttlS: number; maxArgsBytes: number },
     log: Logger = makeLogger("queue", "warn"),
   ) {
-    this.tally = new Tally(redis, keys, log);
     this.batch = new Batch(redis);
+    this.tally = new Tally(redis, keys, log, this.batch);
   }
 
   /** Submits arriving in one turn of the event loop are written with one pipeline. */
@@ -126,6 +126,11 @@ export class Queue {
     }
     if (created === 1) this.tally.count(`submitted:${v.task}`);
     return { id: taskId, created: created === 1 };
+  }
+
+  /** Writes the fleet counters still pending (shutdown). */
+  flushCounts(): Promise<void> {
+    return this.tally.flush();
   }
 
   /** "not_found" | "cancelled" | "cancelling" | the final state the task already had. */

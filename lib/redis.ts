@@ -4,6 +4,7 @@
  * only), on one Redis or on a Redis Cluster (ioredis `Cluster`, from a redis+cluster:// URL). Every client
  * reconnects by itself with backoff.
  */
+import "./tracing-channel-fix.ts";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { parseClusterUrl } from "./config.ts";
 import type { Logger } from "./log.ts";

@@ -1,6 +1,7 @@
 /**
  * Loads the Lua scripts in lib/lua/ into an ioredis client (single Redis or Cluster) as typed commands
- * (EVALSHA, EVAL on NOSCRIPT). Each script touches only the keys it declares, all in one slot.
+ * (EVALSHA, EVAL on NOSCRIPT). Each script touches only the keys it declares, all in one slot, except
+ * twTakeStart, which only a single Redis runs (see take_start.lua).
  */
 import type { Cluster, Redis } from "ioredis";
 import cancel from "./lua/cancel.lua" with { type: "text" };
@@ -12,7 +13,9 @@ import promote from "./lua/promote.lua" with { type: "text" };
 import requeue from "./lua/requeue.lua" with { type: "text" };
 import retry from "./lua/retry.lua" with { type: "text" };
 import start from "./lua/start.lua" with { type: "text" };
+import starting from "./lua/starting.lua" with { type: "text" };
 import take from "./lua/take.lua" with { type: "text" };
+import takeStart from "./lua/take_start.lua" with { type: "text" };
 
 type Arg = string | number;
 type Cmd<R> = (...args: Arg[]) => Promise<R>;
@@ -21,6 +24,8 @@ export interface Scripts {
   twEnqueue: Cmd<[0 | 1, string]>;
   twTake: Cmd<string[]>;
   twStart: Cmd<[string, string, string, number, string] | null>;
+  /** One Redis only: [taken, then id, task, args, opts, attempt for each started]. */
+  twTakeStart: Cmd<(string | number)[]>;
   twProgress: Cmd<number>;
   twFinish: Cmd<number>;
   twRetry: Cmd<number>;
@@ -35,7 +40,8 @@ export type ScriptedRedis = Client & Scripts;
 const definitions: Record<keyof Scripts, { keys: number; lua: string }> = {
   twEnqueue: { keys: 1, lua: enqueue },
   twTake: { keys: 2, lua: take },
-  twStart: { keys: 2, lua: start },
+  twStart: { keys: 2, lua: starting + start },
+  twTakeStart: { keys: 2, lua: starting + takeStart },
   twProgress: { keys: 3, lua: prelude + progress },
   twFinish: { keys: 3, lua: prelude + finish },
   twRetry: { keys: 3, lua: prelude + retry },

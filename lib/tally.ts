@@ -1,9 +1,10 @@
 /**
  * The fleet's bookkeeping (the stats counters, the recent and dead-letter lists), written after each
- * task's own script as best effort: a crash in between loses a count, never a task. Updates made in the
- * same turn of the event loop go out together (one HINCRBY per counter, one LPUSH per list), so a busy
- * worker pays a few commands per batch, not per task.
+ * task's own script as best effort: a crash in between loses a count, never a task. Updates are summed
+ * (one HINCRBY per counter, one LPUSH per list) and ride along with the process's next batch of task
+ * commands (no round trip of their own), or go alone after at most RIDE_MAX_MS when none comes.
  */
+import type { Batch } from "./batch.ts";
 import type { Keys } from "./keys.ts";
 import type { Logger } from "./log.ts";
 import { type Step, together } from "./redis.ts";
@@ -11,36 +12,59 @@ import type { ScriptedRedis } from "./scripts.ts";
 
 const RECENT_MAX = 200;
 const DEAD_MAX = 10_000;
+/** Longest a count waits for a batch to ride with: the dashboard and /metrics are this much behind at worst. */
+const RIDE_MAX_MS = 100;
 
 export class Tally {
   private counts = new Map<string, number>();
   private recent: string[] = [];
   private dead: string[] = [];
-  private scheduled = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** A ride is booked with the batch (one at most, so a process whose batch is idle books no more). */
+  private riding = false;
 
   constructor(
     private readonly redis: ScriptedRedis,
     private readonly keys: Keys,
     private readonly log: Logger,
+    private readonly batch: Batch,
   ) {}
 
   /** A task ended (counted once, by whoever wrote its final state). */
   finished(id: string, state: "succeeded" | "failed" | "cancelled", task: string, exhausted = false): void {
-    this.count(`${state}:${task}`);
     this.recent.push(id);
-    if (exhausted) this.dead.push(id);
+    this.count(`${state}:${task}`);
+    if (exhausted) {
+      // Rare, and someone may be looking for it in the dead-letter list right now: no waiting for a ride.
+      this.dead.push(id);
+      void this.flush();
+    }
   }
 
   count(field: string): void {
     this.counts.set(field, (this.counts.get(field) ?? 0) + 1);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => void this.flush(), RIDE_MAX_MS);
+      if (!this.riding) {
+        this.riding = true;
+        this.batch.ride(() => {
+          this.riding = false;
+          return this.take();
+        });
+      }
     }
   }
 
-  private flush(): void {
-    this.scheduled = false;
+  /** Writes what is counted now (a stopping process calls this last). */
+  async flush(): Promise<void> {
+    const steps = this.take();
+    if (steps.length > 0) await together(this.redis, steps).catch((err) => this.log.debug("bookkeeping not written", String(err)));
+  }
+
+  /** The commands for what is counted so far, which is then no longer pending. */
+  private take(): Step[] {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const k = this.keys;
     const [recent, dead] = [this.recent, this.dead];
     const steps: Step[] = [...this.counts].map(([field, n]) => (r) => r.hincrby(k.stats, field, n));
@@ -50,6 +74,6 @@ export class Tally {
     this.counts = new Map();
     this.recent = [];
     this.dead = [];
-    together(this.redis, steps).catch((err) => this.log.debug("bookkeeping not written", String(err)));
+    return steps;
   }
 }

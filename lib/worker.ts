@@ -12,7 +12,7 @@ import { isRedisDown } from "./errors.ts";
 import type { Keys } from "./keys.ts";
 import type { Logger } from "./log.ts";
 import { Batch } from "./batch.ts";
-import { RECONNECT_MAX_MS, type Step, together } from "./redis.ts";
+import { RECONNECT_MAX_MS, type Step, isCluster, together } from "./redis.ts";
 import type { Client, ScriptedRedis } from "./scripts.ts";
 import { Tally } from "./tally.ts";
 
@@ -78,6 +78,9 @@ class Slots {
   }
 }
 
+/** A task a worker started: id, task name, args JSON, options JSON, attempt. */
+type Started = [string, string, string, string, number];
+
 /** Why a running handler's signal was aborted. */
 class Stop extends Error {
   constructor(readonly reason: "cancelled" | "timeout" | "shutdown", message: string) {
@@ -130,8 +133,8 @@ export class Worker {
     private readonly log: Logger,
   ) {
     this.slots = new Slots(settings.concurrency);
-    this.tally = new Tally(clients.command, keys, log);
     this.batch = new Batch(clients.command);
+    this.tally = new Tally(clients.command, keys, log, this.batch);
     this.auditDue = Array.from({ length: keys.shards }, () => false);
     this.done = Array.from({ length: keys.shards }, () => []);
   }
@@ -169,7 +172,8 @@ export class Worker {
    * Takes from one shard. A turn holds run slots only while it takes without blocking; blocked in
    * BLMOVE it holds none, and an id BLMOVE hands it waits (taken, not started) for the next free slot.
    * After a take came back short the queue was empty: the next turn goes straight to BLMOVE, and the
-   * take for the other free slots rides with the moved id's start (one round trip for both).
+   * take for the other free slots rides with the moved id's start (one round trip for both). On one
+   * Redis a take also starts what it takes (one round trip); on a cluster the ids it took start next.
    */
   private async loop(shard: number): Promise<void> {
     const blocking = this.clients.blocking[shard]!;
@@ -187,12 +191,8 @@ export class Worker {
         if (this.running.size > 0) await new Promise((r) => setImmediate(r));
         held = 1 + this.slots.grab(this.settings.concurrency);
         let ids: string[] = [];
-        let more: number | undefined;
-        if (!idle) {
-          [, ids] = await this.begin(shard, [], held);
-          idle = ids.length < held;
-        }
-        if (ids.length === 0) {
+        let want: number | undefined = held;
+        if (idle) {
           this.slots.release(held);
           held = 0;
           const moved = (await blocking.blmove(queue, active, "RIGHT", "LEFT", 2)) as string | null;
@@ -202,16 +202,16 @@ export class Worker {
           if (!(await this.slots.acquire())) break;
           held = 1 + this.slots.grab(this.settings.concurrency);
           ids = [moved];
-          more = held - 1;
+          want = held - 1;
         }
-        while (ids.length > 0) {
-          const [started, taken] = await this.begin(shard, ids, more);
-          if (more) idle = taken.length < more;
+        while (ids.length > 0 || want !== undefined) {
+          const { started, taken, moved } = await this.begin(shard, ids, want);
+          if (want) idle = moved < want;
           held -= started.length;
           failures = 0;
-          for (const [id, task, args, opts, attempt] of started) this.run(id, shard, task, args, opts, Number(attempt));
+          for (const [id, task, args, opts, attempt] of started) this.run(id, shard, task, args, opts, attempt);
           ids = taken;
-          more = undefined;
+          want = undefined;
         }
         this.slots.release(held);
         held = 0;
@@ -228,17 +228,25 @@ export class Worker {
 
   /**
    * Starts taken ids (each in its own slot) and, with `take` given, in the same round trip takes up to
-   * `take` more from the shard (only taken: the caller starts them next) and drops from our processing
-   * list the ids whose outcome is written. Ids no longer queued leave the processing list.
+   * `take` more from the shard and drops from our processing list the ids whose outcome is written. On
+   * one Redis what it takes is started too; on a cluster it comes back in `taken`, for the caller to start
+   * next. Ids no longer queued leave the processing list. `moved`: how many it took.
    */
-  private async begin(shard: number, ids: string[], take?: number): Promise<[[string, string, string, string, number][], string[]]> {
+  private async begin(shard: number, ids: string[], take?: number): Promise<{ started: Started[]; taken: string[]; moved: number }> {
     const { command } = this.clients;
     const k = this.keys;
     const now = Date.now();
-    const steps: Step[] = ids.map((id) => (r) => r.twStart(k.task(id), k.events(id), now, this.id, this.settings.ttlS));
+    const ttl = this.settings.ttlS;
+    const steps: Step[] = ids.map((id) => (r) => r.twStart(k.task(id), k.events(id), now, this.id, ttl));
     const taking = take !== undefined && (take > 0 || this.done[shard]!.length > 0);
     const drop = taking ? this.done[shard]!.splice(0) : [];
-    if (taking) steps.push((r) => r.twTake(k.queue(shard), this.activeKey(shard), take ?? 0, ...drop));
+    const single = !isCluster(command);
+    if (taking) {
+      const [queue, active] = [k.queue(shard), this.activeKey(shard)];
+      steps.push(single
+        ? (r) => r.twTakeStart(queue, active, take ?? 0, now, this.id, ttl, k.task(""), k.events(""), ...drop)
+        : (r) => r.twTake(queue, active, take ?? 0, ...drop));
+    }
     let res: unknown[];
     try {
       res = await together(command, steps);
@@ -246,8 +254,19 @@ export class Worker {
       this.done[shard]!.push(...drop); // maybe not dropped: the next take tries again (LREM of an absent id is a no-op)
       throw err;
     }
-    const taken = taking ? (res.pop() as string[]) : [];
-    const started: [string, string, string, string, number][] = [];
+    let taken: string[] = [];
+    const started: Started[] = [];
+    let moved = 0;
+    if (taking && single) {
+      const rows = res.pop() as (string | number)[];
+      moved = Number(rows[0]);
+      for (let i = 1; i + 4 < rows.length; i += 5) {
+        started.push([String(rows[i]), String(rows[i + 1]), String(rows[i + 2]), String(rows[i + 3]), Number(rows[i + 4])]);
+      }
+    } else if (taking) {
+      taken = res.pop() as string[];
+      moved = taken.length;
+    }
     const skipped: string[] = [];
     ids.forEach((id, i) => {
       const r = res[i] as [string, string, string, number, string] | null;
@@ -255,7 +274,7 @@ export class Worker {
       else skipped.push(id);
     });
     if (skipped.length > 0) await together(command, skipped.map((id) => (r) => r.lrem(this.activeKey(shard), -1, id)));
-    return [started, taken];
+    return { started, taken, moved };
   }
 
   private run(id: string, shard: number, name: string, argsJson: string, optsJson: string, attempt: number): void {
@@ -285,16 +304,22 @@ export class Worker {
         progress: (data) => this.progress(r, data),
       });
     })();
-    Promise.race([done, stoppedP])
+    const ended = Promise.race([done, stoppedP]);
+    // The slot frees when the handler ends, not when its outcome is stored: concurrency bounds handlers, and a
+    // slot held across the write's round trip would idle. The task stays in `running` until stored (close() waits).
+    const free = () => {
+      clearTimeout(timer);
+      this.slots.release();
+    };
+    ended.then(free, free);
+    ended
       .then(
         (result) => this.succeed(r, result),
         (err) => this.fail(r, err, opts),
       )
       .catch((err) => this.log.error(`could not record the outcome of ${id}`, err))
       .finally(() => {
-        clearTimeout(timer);
         this.running.delete(id);
-        this.slots.release();
         this.slotFree?.();
         this.slotFree = undefined;
       });
@@ -523,6 +548,7 @@ export class Worker {
     } catch (err) {
       this.log.error("could not hand tasks back; the reaper will once our heartbeat expires", String(err));
     }
+    await this.tally.flush();
     await this.clients.subscriber.unsubscribe(this.keys.control).catch(() => {});
   }
 }

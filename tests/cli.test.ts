@@ -240,7 +240,7 @@ describe("status, cancel, workers, queues", () => {
     expect(doc.queues[0]).toMatchObject({ name: "default", queued: before.queues[0].queued + 2, running: 0 });
     expect(doc.workers).toBe(0);
     const served = await cli(["queues"], url);
-    expect(served.stdout).toMatch(/^QUEUE\s+QUEUED\s+DELAYED\s+RUNNING\s+DEAD\s+WORKERS\s+SLOTS\ndefault\s+\d+\s+\d+\s+\d+\s+\d+\s+1\s+16\n$/);
+    expect(served.stdout).toMatch(/^QUEUE\s+QUEUED\s+DELAYED\s+RUNNING\s+DEAD\s+WORKERS\s+SLOTS\ndefault\s+\d+\s+\d+\s+\d+\s+\d+\s+1\s+64\n$/);
   });
 });
 

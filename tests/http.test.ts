@@ -91,6 +91,9 @@ async function sse(path: string, headers: Record<string, string> = {}, stopAfter
 }
 
 /** Every sample of a metric as "name{labels}" -> value. */
+/** Fleet counters ride with the next batch of Redis commands, at most 100 ms late: wait that out before reading them. */
+const countsSettled = () => Bun.sleep(250);
+
 async function metrics(): Promise<Map<string, number>> {
   const res = await fetch(`${base}/metrics`);
   expect(res.status).toBe(200);
@@ -116,12 +119,14 @@ describe("before any worker runs", () => {
     expect(m1.get("taskwire_queue_depth")).toBe(3);
     expect(m1.get("taskwire_tasks_running")).toBe(0);
     expect(m1.get("taskwire_workers")).toBe(0);
-    expect(m1.get('taskwire_tasks_submitted_total{task="test_task"}')).toBe((m0.get('taskwire_tasks_submitted_total{task="test_task"}') ?? 0) + 3);
+    // Counters ride with the server's next batch of commands, so they can be a moment behind.
+    const submitted = 'taskwire_tasks_submitted_total{task="test_task"}';
+    await waitFor(async () => (await metrics()).get(submitted) === (m0.get(submitted) ?? 0) + 3, 2_000, "the submit count");
 
     const del = await call("DELETE", `/tasks/${ids[2]}`);
     expect(del).toEqual({ status: 202, json: { id: ids[2], state: "cancelled" } });
     expect(await stateOf(ids[2]!)).toBe("cancelled");
-    expect((await metrics()).get('taskwire_tasks_cancelled_total{task="test_task"}')).toBe(1);
+    await waitFor(async () => (await metrics()).get('taskwire_tasks_cancelled_total{task="test_task"}') === 1, 2_000, "the cancel count");
 
     await stack.addWorker();
     await waitFor(async () => (await stateOf(ids[1]!)) === "succeeded", 5_000, "the queued tasks to run");
@@ -184,12 +189,15 @@ describe("/tasks", () => {
 
   test("two racing POSTs with one key get one id and run once", async () => {
     const key = `k-${Math.random().toString(36).slice(2)}`;
+    await countsSettled();
     const before = Number(cli(stack.redis, "hget", `${prefix}:stats`, "submitted:countdown") || 0);
     const [a, b] = await Promise.all([submit("countdown", { steps: 2 }, key), submit("countdown", { steps: 2 }, key)]);
     expect(a).toBe(b);
     await waitFor(async () => (await stateOf(a)) === "succeeded", 5_000, "the task to finish");
     expect(await submit("countdown", { steps: 2 }, key)).toBe(a);
-    expect(Number(cli(stack.redis, "hget", `${prefix}:stats`, "submitted:countdown"))).toBe(before + 1);
+    const count = () => Number(cli(stack.redis, "hget", `${prefix}:stats`, "submitted:countdown"));
+    await countsSettled();
+    expect(count()).toBe(before + 1);
     expect((await call("GET", `/tasks/${a}`)).json.attempts).toBe(1);
   });
 });
@@ -269,6 +277,7 @@ test("GET /tasks/schema: every task with its args as zod's JSON Schema", async (
 });
 
 test("GET /metrics: counters by task name, queue depth, running, sockets, subscriptions, latency histogram", async () => {
+  await countsSettled();
   const m0 = await metrics();
   const s = await openSocket(`${stack.server.ws}/ws`);
   for (const [ref, task, args] of [["ok", "test_task", { task_id: 1 }], ["bad", "fail", {}]] as const) {
@@ -280,6 +289,7 @@ test("GET /metrics: counters by task name, queue depth, running, sockets, subscr
   await s.next(); // running
   // The running gauge comes from worker heartbeats (every 200 ms here).
   await waitFor(async () => (await metrics()).get("taskwire_tasks_running") === 1, 3_000, "a heartbeat carrying the running task");
+  await countsSettled();
   const m1 = await metrics();
   const delta = (k: string) => (m1.get(k) ?? 0) - (m0.get(k) ?? 0);
   expect(delta('taskwire_tasks_submitted_total{task="test_task"}')).toBe(1);
@@ -303,6 +313,7 @@ test("GET /metrics: counters by task name, queue depth, running, sockets, subscr
   await s.until((f) => f.type === "cancelled");
   s.close();
   await waitFor(async () => (await metrics()).get("taskwire_sockets") === 0, 3_000, "the socket gauge to drop");
+  await countsSettled();
   const m2 = await metrics();
   expect((m2.get('taskwire_tasks_cancelled_total{task="countdown"}') ?? 0) - (m0.get('taskwire_tasks_cancelled_total{task="countdown"}') ?? 0)).toBe(1);
   expect(m2.get("taskwire_task_subscriptions")).toBe(0);

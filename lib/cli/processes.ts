@@ -13,7 +13,7 @@ export const PROCESS_HELP = {
   port: "  --port <n>          HTTP and WebSocket port (env PORT, default 8000)",
   host: "  --host <addr>       address to bind (env HOST, default 127.0.0.1)",
   redis: "  --redis-url <url>   the Redis to use (env REDIS_URL, default redis://127.0.0.1:6379)",
-  concurrency: "  --concurrency <n>   tasks one worker runs at once (env WORKER_CONCURRENCY, default 16)",
+  concurrency: "  --concurrency <n>   tasks one worker runs at once (env WORKER_CONCURRENCY, default 64)",
   help: "  -h, --help          this help\n\nEvery other setting is an environment variable (README \"Configuration\").",
 };
 

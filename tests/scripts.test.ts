@@ -1,0 +1,57 @@
+/** The queue's take scripts against a real redis-server: what take_start.lua (one Redis) starts, skips and drops, the same as take.lua then start.lua. */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { makeKeys } from "../lib/keys.ts";
+import { makeLogger } from "../lib/log.ts";
+import { createRedis, waitReady } from "../lib/redis.ts";
+import type { ScriptedRedis } from "../lib/scripts.ts";
+import { type TestRedis, startRedis } from "./helpers/redis.ts";
+import { uniquePrefix } from "./helpers/util.ts";
+
+let redis: TestRedis;
+let c: ScriptedRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+  c = createRedis(redis.url, "command", makeLogger("scripts-test", "silent"), "scripts-test");
+  await waitReady(c, 5_000);
+});
+afterAll(async () => {
+  c?.disconnect();
+  await redis?.stop();
+});
+
+/** Four queue entries: a, b (cancelled while queued), a again (a duplicate entry), c. */
+async function seed(prefix: string) {
+  const k = makeKeys(prefix);
+  for (const id of ["a", "b", "c"]) await c.twEnqueue(k.task(id), "test_task", `{"task_id":"${id}"}`, "{}", 1, 60, "", "");
+  await c.twCancel(k.task("b"), k.events("b"), k.channel("b"), "b", 2, 60);
+  await c.lpush(k.queue(), "c", "a", "b", "a"); // taken from the right, oldest first: c, a, b, a
+  return k;
+}
+
+test("take_start takes up to n ids, starts the startable ones once, and keeps only those in the processing list", async () => {
+  const k = await seed(uniquePrefix("take-start"));
+  const active = k.active("w1");
+  await c.rpush(active, "old"); // an id whose outcome is written: dropped by this take
+  const rows = await c.twTakeStart(k.queue(), active, 3, 5, "w1", 60, k.task(""), k.events(""), "old");
+  // Three taken (c, a, b); b is cancelled and skipped; each started row is id, task, args, opts, attempt.
+  expect(rows).toEqual([3, "c", "test_task", '{"task_id":"c"}', "{}", 1, "a", "test_task", '{"task_id":"a"}', "{}", 1]);
+  expect(await c.lrange(active, 0, -1)).toEqual(["a", "c"]);
+  expect(await c.hmget(k.task("a"), "state", "worker", "started", "attempts")).toEqual(["running", "w1", "5", "1"]);
+  expect(await c.hget(k.task("b"), "state")).toBe("cancelled");
+  // The duplicate entry of a is taken but not started again; the queue is then empty.
+  expect(await c.twTakeStart(k.queue(), active, 5, 6, "w1", 60, k.task(""), k.events(""))).toEqual([1]);
+  expect(await c.lrange(active, 0, -1)).toEqual(["a", "c"]);
+  expect(await c.hget(k.task("a"), "attempts")).toBe("1");
+  expect(await c.llen(k.queue())).toBe(0);
+});
+
+test("take then start (the cluster path) ends in the same state", async () => {
+  const k = await seed(uniquePrefix("take-then-start"));
+  const active = k.active("w1");
+  const taken = await c.twTake(k.queue(), active, 4);
+  expect(taken).toEqual(["c", "a", "b", "a"]);
+  const started = [];
+  for (const id of taken) started.push(await c.twStart(k.task(id), k.events(id), 5, "w1", 60));
+  expect(started).toEqual([["test_task", '{"task_id":"c"}', "{}", 1, "1"], ["test_task", '{"task_id":"a"}', "{}", 1, "1"], null, null]);
+  expect(await c.hmget(k.task("a"), "state", "worker", "attempts")).toEqual(["running", "w1", "1"]);
+});
