@@ -96,7 +96,8 @@ interface Running {
   task: string;
   attempt: number;
   started: number;
-  abort: AbortController;
+  /** Set once the handler is told to stop (its signal, if it asked for one, is aborted with the reason). */
+  stopped: Stop | undefined;
   stop(s: Stop): void;
 }
 
@@ -278,15 +279,17 @@ export class Worker {
   }
 
   private run(id: string, shard: number, name: string, argsJson: string, optsJson: string, attempt: number): void {
-    const abort = new AbortController();
-    let stopped: ((s: Stop) => void) | undefined;
-    const stoppedP = new Promise<never>((_, reject) => (stopped = reject));
+    // An AbortController costs more than a no-op task: made only for a handler that reads ctx.signal.
+    let abort: AbortController | undefined;
+    let reject: ((s: Stop) => void) | undefined;
+    const stoppedP = new Promise<never>((_, rej) => (reject = rej));
     const r: Running = {
-      id, shard, task: name, attempt, started: Date.now(), abort,
+      id, shard, task: name, attempt, started: Date.now(), stopped: undefined,
       stop: (s) => {
-        if (abort.signal.aborted) return;
-        abort.abort(s);
-        stopped!(s);
+        if (r.stopped) return;
+        r.stopped = s;
+        abort?.abort(s);
+        reject!(s);
       },
     };
     this.running.set(id, r);
@@ -300,7 +303,14 @@ export class Worker {
       if (!def) throw new Error(`this worker has no task named ${name}`);
       const args = def.args.parse(JSON.parse(argsJson));
       return def.run(args, {
-        id, attempt, signal: abort.signal,
+        id, attempt,
+        get signal() {
+          if (!abort) {
+            abort = new AbortController();
+            if (r.stopped) abort.abort(r.stopped);
+          }
+          return abort.signal;
+        },
         progress: (data) => this.progress(r, data),
       });
     })();
@@ -327,7 +337,7 @@ export class Worker {
   }
 
   private progress(r: Running, data: unknown): void {
-    if (r.abort.signal.aborted) return;
+    if (r.stopped) return;
     const k = this.keys;
     const json = toJson(data);
     this.batch
@@ -553,12 +563,20 @@ export class Worker {
   }
 }
 
+/** Parsed options by their JSON: most tasks of a kind carry the same few, so each is parsed once. */
+const optionsCache = new Map<string, TaskOptions>();
+
 function parseOptions(json: string): TaskOptions {
+  let opts = optionsCache.get(json);
+  if (opts) return opts;
   try {
-    return { ...defaultTaskOptions, ...(JSON.parse(json) as Partial<TaskOptions>) };
+    opts = { ...defaultTaskOptions, ...(JSON.parse(json) as Partial<TaskOptions>) };
   } catch {
-    return defaultTaskOptions;
+    opts = defaultTaskOptions;
   }
+  if (optionsCache.size >= 1_000) optionsCache.clear(); // bounded: distinct per-submit overrides must not grow it
+  optionsCache.set(json, opts);
+  return opts;
 }
 
 function toJson(v: unknown): string {
