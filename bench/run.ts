@@ -226,7 +226,7 @@ async function main(): Promise<void> {
   for (const name of names) {
     const w = WORKLOADS[name]!;
     log(`\n## ${name}: ${w.title}`);
-    const stack = await startStack(o, name === "ws-closed" ? profileDir : undefined);
+    const stack = await startStack(o, profileDir ? join(profileDir, name) : undefined);
     const runs: LoadResult[] = [];
     try {
       // Warm the JIT of all three processes (and Redis' script cache) before anything is measured.
@@ -249,7 +249,7 @@ async function main(): Promise<void> {
         if (!r.ok) failed = true;
       }
     } finally {
-      await stopStack(stack, Boolean(profileDir) && name === "ws-closed");
+      await stopStack(stack, Boolean(profileDir));
     }
     reports.push({ name, title: w.title, target: w.target, runs });
   }

@@ -1,7 +1,11 @@
-/** The queue's take scripts against a real redis-server: what take_start.lua (one Redis) starts, skips and drops, the same as take.lua then start.lua. */
+/**
+ * The queue's scripts against a real redis-server: what take_start.lua (one Redis) starts, skips and drops,
+ * the same as take.lua then start.lua; and what enqueue tells a submit that lost a race on its own key.
+ */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { makeKeys } from "../lib/keys.ts";
 import { makeLogger } from "../lib/log.ts";
+import { Queue } from "../lib/queue.ts";
 import { createRedis, waitReady } from "../lib/redis.ts";
 import type { ScriptedRedis } from "../lib/scripts.ts";
 import { type TestRedis, startRedis } from "./helpers/redis.ts";
@@ -54,4 +58,19 @@ test("take then start (the cluster path) ends in the same state", async () => {
   for (const id of taken) started.push(await c.twStart(k.task(id), k.events(id), 5, "w1", 60));
   expect(started).toEqual([["test_task", '{"task_id":"c"}', "{}", 1, "1"], ["test_task", '{"task_id":"a"}', "{}", 1, "1"], null, null]);
   expect(await c.hmget(k.task("a"), "state", "worker", "attempts")).toEqual(["running", "w1", "1"]);
+});
+
+test("a submit whose key's task was created by a racing submit's repair step hears created: false (so /ws watches it as an existing task)", async () => {
+  // The interleaving, fixed: submit A claims key K for id X (SET NX); submit B reads X from K and, as repair,
+  // creates X itself, without A's inbox; only then does A's own create run.
+  const k = makeKeys(uniquePrefix("key-race"));
+  const queue = new Queue(c, k, { ttlS: 60, maxArgsBytes: 1024 });
+  const v = queue.validate({ task: "test_task", args: { task_id: 1 }, key: "K" });
+  const x = "0193f7c2-6d1e-7a51-9c3e-41f0d2b8a9e4";
+  await c.set(k.idem("K"), x, "EX", 60, "NX");
+  // B, with its own id Y and inbox: it joins X and, as repair, creates it (without any inbox: X is not B's).
+  expect(await queue.enqueue(v, "0193f7c2-6d1e-7a51-9c3e-41f0d2b8a9e5", "inbox-of-B")).toEqual({ id: x, created: true });
+  expect(await queue.enqueue(v, x, "inbox-of-A")).toEqual({ id: x, created: false }); // A: its own id, not created
+  expect(await c.hget(k.task(x), "inbox")).toBe(""); // so A must not wait on its inbox: views/ws.ts joins X instead
+  expect(await c.lrange(k.queue(), 0, -1)).toEqual([x, x]); // a duplicate entry, which start.lua skips
 });
