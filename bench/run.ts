@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Proc, ROOT, type ServerProc, startServer, startWorker } from "../tests/helpers/procs.ts";
 import { cli, startRedis, type TestRedis } from "../tests/helpers/redis.ts";
+import { machineJiffies } from "./procstat.ts";
 import type { LoadResult } from "./load.ts";
 import { markdownTable, summarize, svgChart, type WorkloadReport } from "./report.ts";
 
@@ -130,6 +131,15 @@ function topCommands(info: string, tasks: number): string {
   return `total ${per(total)}: ` + rows.slice(0, 8).map((r) => `${r.cmd} ${per(r.usec)} (${per(r.calls)} calls)`).join(", ");
 }
 
+/** Share of all cores busy over `ms` before the bench starts (everything on the box): above IDLE_MAX_PCT the figures are provisional. */
+async function busyBefore(ms: number): Promise<number> {
+  const a = machineJiffies();
+  await Bun.sleep(ms);
+  const b = machineJiffies();
+  return Math.round((100 * (b.busy - a.busy)) / Math.max(1, b.total - a.total));
+}
+const IDLE_MAX_PCT = 10;
+
 function machine() {
   const redisVersion = Bun.spawnSync(["redis-server", "--version"]).stdout.toString().trim();
   return {
@@ -219,7 +229,10 @@ async function main(): Promise<void> {
   log(`taskwire bench ${stamp}: ${names.join(", ")}; ${o.runs} run(s) × ${o.seconds} s after ${o.warmup} s warm-up` +
     `${o.autopipeline ? "; ioredis auto-pipelining ON" : ""}${o.profile ? `; CPU profiles in ${profileDir}` : ""}`);
   if (Object.keys(o.env).length) log(`server and worker env: ${Object.entries(o.env).map(([k, v]) => `${k}=${v}`).join(" ")}`);
-  log(`machine: ${host.cores} × ${host.cpu}, ${host.memGiB} GiB, load average ${host.loadavgAtStart.join(" ")} (shared machine: figures are provisional)`);
+  const busyAtStart = await busyBefore(2_000);
+  const provisional = busyAtStart > IDLE_MAX_PCT;
+  log(`machine: ${host.cores} × ${host.cpu}, ${host.memGiB} GiB, load average ${host.loadavgAtStart.join(" ")}, ${busyAtStart} % busy over the 2 s before the start` +
+    `${provisional ? " (not idle: figures are provisional)" : ""}`);
 
   const reports: WorkloadReport[] = [];
   let failed = false;
@@ -254,7 +267,7 @@ async function main(): Promise<void> {
     reports.push({ name, title: w.title, target: w.target, runs });
   }
 
-  const caption = `taskwire bench ${stamp}${label ? ` (${label})` : ""}${o.autopipeline ? ", auto-pipelining on" : ""}${Object.entries(o.env).map(([k, v]) => `, ${k}=${v}`).join("")} — provisional, shared ${host.cores}-core machine`;
+  const caption = `taskwire bench ${stamp}${label ? ` (${label})` : ""}${o.autopipeline ? ", auto-pipelining on" : ""}${Object.entries(o.env).map(([k, v]) => `, ${k}=${v}`).join("")} — ${provisional ? "provisional, busy" : "idle"} ${host.cores}-core machine`;
   const table = markdownTable(reports);
   const md = [
     `# ${caption}`,
@@ -262,7 +275,10 @@ async function main(): Promise<void> {
     `Machine: ${host.cores} × ${host.cpu}, ${host.memGiB} GiB, Linux ${host.kernel}, Bun ${host.bun}, redis-server ${host.redis}; load average at start ${host.loadavgAtStart.join(" ")}. Code: ${host.code}.`,
     `Load generator, server, one worker (WORKER_CONCURRENCY default) and redis-server all on this box. ${o.runs} run(s) of ${o.seconds} s each after ${o.warmup} s warm-up; medians shown.`,
     "Latency: /ws closed loop = submit to result; open loop = intended send time to result (coordinated omission avoided), with send-to-result in brackets; /async_task/ = socket connect to result, with send-to-result in brackets.",
-    "**Provisional**: other developers were running tests on this machine at the same time. \"machine busy\" is the share of all cores in use during the measured window (everything on the box, not only taskwire): near 100 % the figures are CPU-bound.",
+    (provisional
+      ? `**Provisional**: the machine was ${busyAtStart} % busy before the bench started (something else was running).`
+      : `The machine was idle before the bench started (${busyAtStart} % busy over 2 s).`) +
+      " \"machine busy\" is the share of all cores in use during the measured window (everything on the box, not only taskwire): near 100 % the figures are CPU-bound.",
     "",
     table,
     "",
@@ -270,7 +286,7 @@ async function main(): Promise<void> {
   console.log("\n" + table);
   if (write) {
     mkdirSync(outDir, { recursive: true });
-    const json = { date: started.toISOString(), label, provisional: true, machine: host, options: o, workloads: reports.map((r) => ({ ...r, summary: summarize(r) })) };
+    const json = { date: started.toISOString(), label, provisional, busyAtStartPct: busyAtStart, machine: host, options: o, workloads: reports.map((r) => ({ ...r, summary: summarize(r) })) };
     writeFileSync(join(outDir, `${stamp}.json`), JSON.stringify(json, null, 2) + "\n");
     writeFileSync(join(outDir, `${stamp}.md`), md);
     writeFileSync(join(outDir, `${stamp}.svg`), svgChart(reports, caption));

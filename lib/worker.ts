@@ -6,18 +6,20 @@
  * A heartbeat keeps this worker alive in the registry; any live worker reaps dead ones' tasks.
  */
 import { hostname } from "node:os";
-import { type TaskOptions, defaultTaskOptions } from "../tasks/define.ts";
 import { getTask } from "../tasks/index.ts";
 import { isRedisDown } from "./errors.ts";
 import type { Keys } from "./keys.ts";
 import type { Logger } from "./log.ts";
 import { Batch } from "./batch.ts";
-import { RECONNECT_MAX_MS, type Step, isCluster, together } from "./redis.ts";
+import { RECONNECT_MAX_MS } from "./redis.ts";
 import type { Client, ScriptedRedis } from "./scripts.ts";
 import { Tally } from "./tally.ts";
+import { HandBack } from "./worker/handback.ts";
+import { Outcomes } from "./worker/outcomes.ts";
+import { type Running, Stop, parseOptions } from "./worker/run-state.ts";
+import { Slots } from "./worker/slots.ts";
+import { Taker } from "./worker/take.ts";
 
-/** How long an outcome write keeps retrying through a Redis outage before the task is left to run again. */
-const WRITE_RETRY_MS = 60_000;
 /** How long a stopping worker keeps trying to hand its tasks back before leaving them to the reaper. */
 const HANDBACK_RETRY_MS = 5_000;
 /** Heartbeats between two checks of our own processing list for ids we hold but do not run. */
@@ -40,67 +42,6 @@ export interface WorkerClients {
   subscriber: Client;
 }
 
-/** Run slots, handed out first come first served, so every shard's loop gets its turn. */
-class Slots {
-  private readonly waiting: ((ok: boolean) => void)[] = [];
-  private closed = false;
-  constructor(private free: number) {}
-
-  /** Resolves true with one slot, or false once closed. */
-  acquire(): Promise<boolean> {
-    if (this.closed) return Promise.resolve(false);
-    if (this.free > 0 && this.waiting.length === 0) {
-      this.free--;
-      return Promise.resolve(true);
-    }
-    return new Promise((r) => this.waiting.push(r));
-  }
-
-  /** Up to n more slots at once, unless another loop is waiting for one. */
-  grab(n: number): number {
-    if (this.waiting.length > 0) return 0;
-    const got = Math.min(n, this.free);
-    this.free -= got;
-    return got;
-  }
-
-  release(n = 1): void {
-    this.free += n;
-    while (this.free > 0 && this.waiting.length > 0) {
-      this.free--;
-      this.waiting.shift()!(true);
-    }
-  }
-
-  close(): void {
-    this.closed = true;
-    for (const w of this.waiting.splice(0)) w(false);
-  }
-}
-
-/** A task a worker started: id, task name, args JSON, options JSON, attempt. */
-type Started = [string, string, string, string, number];
-
-/** Why a running handler's signal was aborted. */
-class Stop extends Error {
-  constructor(readonly reason: "cancelled" | "timeout" | "shutdown", message: string) {
-    super(message);
-    this.name = reason === "timeout" ? "TimeoutError" : "AbortError";
-  }
-}
-
-interface Running {
-  id: string;
-  /** The queue shard it was taken from: its processing list and delayed set. */
-  shard: number;
-  task: string;
-  attempt: number;
-  started: number;
-  /** Set once the handler is told to stop (its signal, if it asked for one, is aborted with the reason). */
-  stopped: Stop | undefined;
-  stop(s: Stop): void;
-}
-
 export class Worker {
   readonly id = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   private readonly running = new Map<string, Running>();
@@ -109,8 +50,9 @@ export class Worker {
   /** Per shard, ids whose outcome is written and that still sit in our processing list: the next take drops them. */
   private readonly done: string[][];
   private readonly tally: Tally;
-  /** Task scripts (progress, outcomes) of one turn go out as one pipeline, in the order written. */
-  private readonly batch: Batch;
+  private readonly outcomes: Outcomes;
+  private readonly handBack: HandBack;
+  private readonly taker: Taker;
   /** Wakes close() when a handler ends. */
   private slotFree: (() => void) | undefined;
   private timers: ReturnType<typeof setInterval>[] = [];
@@ -134,10 +76,14 @@ export class Worker {
     private readonly log: Logger,
   ) {
     this.slots = new Slots(settings.concurrency);
-    this.batch = new Batch(clients.command);
-    this.tally = new Tally(clients.command, keys, log, this.batch);
+    // Task scripts (progress, outcomes) of one turn go out as one pipeline, in the order written.
+    const batch = new Batch(clients.command);
+    this.tally = new Tally(clients.command, keys, log, batch);
     this.auditDue = Array.from({ length: keys.shards }, () => false);
     this.done = Array.from({ length: keys.shards }, () => []);
+    this.outcomes = new Outcomes(batch, keys, settings, this.tally, log, this.done, () => this.promote());
+    this.handBack = new HandBack(clients.command, keys, settings, this.tally);
+    this.taker = new Taker(clients.command, keys, this.id, settings, this.done);
   }
 
   activeKey(shard: number): string {
@@ -206,7 +152,7 @@ export class Worker {
           want = held - 1;
         }
         while (ids.length > 0 || want !== undefined) {
-          const { started, taken, moved } = await this.begin(shard, ids, want);
+          const { started, taken, moved } = await this.taker.begin(shard, ids, want);
           if (want) idle = moved < want;
           held -= started.length;
           failures = 0;
@@ -225,57 +171,6 @@ export class Worker {
         await Bun.sleep(Math.min(50 * 2 ** failures, 2_000));
       }
     }
-  }
-
-  /**
-   * Starts taken ids (each in its own slot) and, with `take` given, in the same round trip takes up to
-   * `take` more from the shard and drops from our processing list the ids whose outcome is written. On
-   * one Redis what it takes is started too; on a cluster it comes back in `taken`, for the caller to start
-   * next. Ids no longer queued leave the processing list. `moved`: how many it took.
-   */
-  private async begin(shard: number, ids: string[], take?: number): Promise<{ started: Started[]; taken: string[]; moved: number }> {
-    const { command } = this.clients;
-    const k = this.keys;
-    const now = Date.now();
-    const ttl = this.settings.ttlS;
-    const steps: Step[] = ids.map((id) => (r) => r.twStart(k.task(id), k.events(id), now, this.id, ttl));
-    const taking = take !== undefined && (take > 0 || this.done[shard]!.length > 0);
-    const drop = taking ? this.done[shard]!.splice(0) : [];
-    const single = !isCluster(command);
-    if (taking) {
-      const [queue, active] = [k.queue(shard), this.activeKey(shard)];
-      steps.push(single
-        ? (r) => r.twTakeStart(queue, active, take ?? 0, now, this.id, ttl, k.task(""), k.events(""), ...drop)
-        : (r) => r.twTake(queue, active, take ?? 0, ...drop));
-    }
-    let res: unknown[];
-    try {
-      res = await together(command, steps);
-    } catch (err) {
-      this.done[shard]!.push(...drop); // maybe not dropped: the next take tries again (LREM of an absent id is a no-op)
-      throw err;
-    }
-    let taken: string[] = [];
-    const started: Started[] = [];
-    let moved = 0;
-    if (taking && single) {
-      const rows = res.pop() as (string | number)[];
-      moved = Number(rows[0]);
-      for (let i = 1; i + 4 < rows.length; i += 5) {
-        started.push([String(rows[i]), String(rows[i + 1]), String(rows[i + 2]), String(rows[i + 3]), Number(rows[i + 4])]);
-      }
-    } else if (taking) {
-      taken = res.pop() as string[];
-      moved = taken.length;
-    }
-    const skipped: string[] = [];
-    ids.forEach((id, i) => {
-      const r = res[i] as [string, string, string, number, string] | null;
-      if (r) started.push([id, r[0], r[1], r[2], r[3]]);
-      else skipped.push(id);
-    });
-    if (skipped.length > 0) await together(command, skipped.map((id) => (r) => r.lrem(this.activeKey(shard), -1, id)));
-    return { started, taken, moved };
   }
 
   private run(id: string, shard: number, name: string, argsJson: string, optsJson: string, attempt: number): void {
@@ -311,7 +206,7 @@ export class Worker {
           }
           return abort.signal;
         },
-        progress: (data) => this.progress(r, data),
+        progress: (data) => this.outcomes.progress(r, data),
       });
     })();
     const ended = Promise.race([done, stoppedP]);
@@ -324,8 +219,8 @@ export class Worker {
     ended.then(free, free);
     ended
       .then(
-        (result) => this.succeed(r, result),
-        (err) => this.fail(r, err, opts),
+        (result) => this.outcomes.succeed(r, result),
+        (err) => this.outcomes.fail(r, err, opts),
       )
       .catch((err) => this.log.error(`could not record the outcome of ${id}`, err))
       .finally(() => {
@@ -336,82 +231,6 @@ export class Worker {
     done.catch(() => {}); // after a stop the handler's own rejection is expected and unobserved
   }
 
-  private progress(r: Running, data: unknown): void {
-    if (r.stopped) return;
-    const k = this.keys;
-    const json = toJson(data);
-    this.batch
-      .one((c) => c.twProgress(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, json, this.settings.eventsMax))
-      .then((seq) => {
-        if (seq === -1) r.stop(new Stop("cancelled", "cancelled"));
-      })
-      // Progress is best-effort: while Redis is down it is dropped (the connection error is logged once).
-      .catch((err) => (isRedisDown(err) ? this.log.debug : this.log.warn)(`progress of ${r.id} not stored`, String(err)));
-  }
-
-  private async succeed(r: Running, result: unknown): Promise<void> {
-    let json: string;
-    try {
-      json = toJson(result);
-    } catch (err) {
-      return this.finish(r, "failed", errorJson("task_error", `result is not JSON-serializable: ${(err as Error).message}`));
-    }
-    await this.finish(r, "succeeded", json);
-  }
-
-  private async fail(r: Running, err: unknown, opts: TaskOptions): Promise<void> {
-    if (err instanceof Stop && err.reason === "shutdown") return; // handed back to the queue by close()
-    if (err instanceof Stop && err.reason === "cancelled") return this.finish(r, "cancelled", "");
-    const code = err instanceof Stop && err.reason === "timeout" ? "timeout" : "task_error";
-    const message = err instanceof Error ? err.message : String(err);
-    if (r.attempt <= opts.retries) {
-      const base = Math.min(opts.backoff_ms * 2 ** (r.attempt - 1), opts.backoff_max_ms);
-      const delay = Math.round(base * (0.5 + Math.random() * 0.5));
-      const k = this.keys;
-      const due = Date.now() + delay;
-      // Task first, then the delayed set, then (with the next take) out of our list: a crash between
-      // steps leaves the id for the reaper (or a duplicate entry, which start.lua skips), never lost.
-      await this.write(`retry of ${r.id}`, () => this.batch.inOrder([
-        (p) => p.twRetry(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, errorJson(code, message), delay),
-        (p) => p.zadd(k.delayed(r.shard), due, r.id),
-      ]));
-      this.done[r.shard]!.push(r.id);
-      setTimeout(() => void this.promote(), Math.max(due - Date.now(), 0) + 5);
-      return;
-    }
-    if (opts.retries > 0) {
-      return this.finish(r, "failed", errorJson("exhausted", `${message} (gave up after ${r.attempt} attempts)`), true);
-    }
-    await this.finish(r, "failed", errorJson(code, message));
-  }
-
-  private async finish(r: Running, state: "succeeded" | "failed" | "cancelled", payload: string, exhausted = false): Promise<void> {
-    const k = this.keys;
-    const now = Date.now();
-    // The final state first; the id leaves our processing list with the shard's next take (a crash before
-    // leaves it to the reaper, which finds it final and drops it); then the fleet's counters.
-    const seq = await this.write(`outcome of ${r.id}`, () =>
-      this.batch.one((c) => c.twFinish(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, state, payload, now, this.settings.ttlS)));
-    this.done[r.shard]!.push(r.id);
-    if (seq > 0) this.tally.finished(r.id, state, r.task, exhausted);
-  }
-
-  /**
-   * Runs an outcome write, retrying while Redis is unreachable: the task stays ours (and off the
-   * orphan audit) until it is written. The scripts are compare-and-set, so a repeat is harmless.
-   */
-  private async write<T>(what: string, op: () => Promise<T>, limitMs = WRITE_RETRY_MS): Promise<T> {
-    const deadline = Date.now() + limitMs;
-    for (let i = 0; ; i++) {
-      try {
-        return await op();
-      } catch (err) {
-        if (!isRedisDown(err) || Date.now() > deadline) throw err;
-        if (i === 0) this.log.warn(`Redis unreachable; will keep trying to store the ${what}`);
-        await Bun.sleep(Math.min(100 * 2 ** i, RECONNECT_MAX_MS));
-      }
-    }
-  }
 
   private tick(): Promise<void> {
     // A slow Redis must not stack up heartbeats.
@@ -454,7 +273,7 @@ export class Worker {
       const dead = await this.clients.command.zrangebyscore(k.workers, "-inf", Date.now() - this.settings.deadMs);
       for (const wid of dead) {
         if (wid === this.id) continue;
-        const n = await this.requeue(wid, "lost");
+        const n = await this.handBack.requeue(wid, "lost");
         if (n >= 0) this.log.warn(`worker ${wid} is gone; ${n} of its tasks went back to the queue`);
       }
     } catch (err) {
@@ -468,53 +287,12 @@ export class Worker {
     let n: number;
     try {
       // Ids whose outcome is written (finished, or waiting in the delayed set) are not orphans.
-      n = await this.requeue(this.id, "orphan", [shard], new Set([...this.running.keys(), ...this.done[shard]!]));
+      n = await this.handBack.requeue(this.id, "orphan", [shard], new Set([...this.running.keys(), ...this.done[shard]!]));
     } catch (err) {
       this.auditDue[shard] = true; // Redis still down: try again on the next turn
       throw err;
     }
     if (n > 0) this.log.warn(`${n} tasks taken but not run here (a reply lost to a Redis outage) went back to the queue`);
-  }
-
-  /**
-   * Hands the tasks in worker `wid`'s processing lists back to their queue shards. Per shard: each task's
-   * script decides (a `queued` event, or a final state), then one MULTI in the shard's slot puts the ids
-   * back on the queue and takes them out of the processing list (lost, shutdown: drops the list). Shard 0
-   * goes last: its slot also holds the registry, whose entry leaves in the same MULTI. A crash anywhere
-   * leaves the rest for the next run, which finds each task already handled.
-   * Returns how many went back on a queue; -1 (lost) when the worker's heartbeat key is alive again.
-   */
-  private async requeue(wid: string, mode: "lost" | "shutdown" | "orphan", shards?: number[], keep = new Set<string>()): Promise<number> {
-    const k = this.keys;
-    const c = this.clients.command;
-    if (mode === "lost" && (await c.exists(k.worker(wid))) === 1) return -1;
-    const order = shards ?? Array.from({ length: k.shards }, (_, i) => k.shards - 1 - i);
-    const now = Date.now();
-    let pushed = 0;
-    for (const shard of order) {
-      const active = k.active(wid, shard);
-      const ids = [...new Set(await c.lrange(active, 0, -1))].filter((id) => !keep.has(id));
-      const back: string[] = [];
-      await Promise.all(ids.map(async (id) => {
-        const [action, name] = await c.twRequeue(k.task(id), k.events(id), k.channel(id), id, wid, mode, now, this.settings.ttlS, this.settings.maxLosses);
-        if (action === "push") back.push(id);
-        else if (action === "cancelled" || action === "exhausted") {
-          this.tally.finished(id, action === "cancelled" ? "cancelled" : "failed", name, action === "exhausted");
-        }
-      }));
-      const tx = c.multi();
-      if (back.length > 0) tx.rpush(k.queue(shard), ...back);
-      if (mode === "orphan") for (const id of ids) tx.lrem(active, 0, id);
-      else tx.del(active);
-      if (mode !== "orphan" && shard === 0) tx.zrem(k.workers, wid).del(k.worker(wid));
-      if (tx.length > 0) {
-        const res = await tx.exec();
-        const err = res?.find(([e]) => e)?.[0];
-        if (!res || err) throw err ?? new Error("hand-back transaction aborted");
-      }
-      pushed += back.length;
-    }
-    return pushed;
   }
 
   private async promote(): Promise<void> {
@@ -553,7 +331,7 @@ export class Worker {
     const left = [...this.running.values()];
     for (const r of left) r.stop(new Stop("shutdown", "worker shutting down"));
     try {
-      const n = await this.write("hand-back of unfinished tasks", () => this.requeue(this.id, "shutdown", undefined, new Set(this.done.flat())), HANDBACK_RETRY_MS);
+      const n = await this.outcomes.write("hand-back of unfinished tasks", () => this.handBack.requeue(this.id, "shutdown", undefined, new Set(this.done.flat())), HANDBACK_RETRY_MS);
       if (n > 0) this.log.info(`handed ${n} unfinished tasks back to the queue`);
     } catch (err) {
       this.log.error("could not hand tasks back; the reaper will once our heartbeat expires", String(err));
@@ -561,28 +339,4 @@ export class Worker {
     await this.tally.flush();
     await this.clients.subscriber.unsubscribe(this.keys.control).catch(() => {});
   }
-}
-
-/** Parsed options by their JSON: most tasks of a kind carry the same few, so each is parsed once. */
-const optionsCache = new Map<string, TaskOptions>();
-
-function parseOptions(json: string): TaskOptions {
-  let opts = optionsCache.get(json);
-  if (opts) return opts;
-  try {
-    opts = { ...defaultTaskOptions, ...(JSON.parse(json) as Partial<TaskOptions>) };
-  } catch {
-    opts = defaultTaskOptions;
-  }
-  if (optionsCache.size >= 1_000) optionsCache.clear(); // bounded: distinct per-submit overrides must not grow it
-  optionsCache.set(json, opts);
-  return opts;
-}
-
-function toJson(v: unknown): string {
-  return JSON.stringify(v) ?? "null";
-}
-
-function errorJson(code: string, message: string): string {
-  return JSON.stringify({ code, message });
 }

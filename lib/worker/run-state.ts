@@ -1,0 +1,41 @@
+/**
+ * A started task as the worker holds it while its handler runs, why a handler is told to stop, and
+ * the task options it runs under.
+ */
+import { type TaskOptions, defaultTaskOptions } from "../../tasks/define.ts";
+
+/** Why a running handler's signal was aborted. */
+export class Stop extends Error {
+  constructor(readonly reason: "cancelled" | "timeout" | "shutdown", message: string) {
+    super(message);
+    this.name = reason === "timeout" ? "TimeoutError" : "AbortError";
+  }
+}
+
+export interface Running {
+  id: string;
+  /** The queue shard it was taken from: its processing list and delayed set. */
+  shard: number;
+  task: string;
+  attempt: number;
+  started: number;
+  /** Set once the handler is told to stop (its signal, if it asked for one, is aborted with the reason). */
+  stopped: Stop | undefined;
+  stop(s: Stop): void;
+}
+
+/** Parsed options by their JSON: most tasks of a kind carry the same few, so each is parsed once. */
+const optionsCache = new Map<string, TaskOptions>();
+
+export function parseOptions(json: string): TaskOptions {
+  let opts = optionsCache.get(json);
+  if (opts) return opts;
+  try {
+    opts = { ...defaultTaskOptions, ...(JSON.parse(json) as Partial<TaskOptions>) };
+  } catch {
+    opts = defaultTaskOptions;
+  }
+  if (optionsCache.size >= 1_000) optionsCache.clear(); // bounded: distinct per-submit overrides must not grow it
+  optionsCache.set(json, opts);
+  return opts;
+}

@@ -1,0 +1,77 @@
+/**
+ * The round trip that starts taken ids and takes more from a queue shard (on one Redis one script does
+ * both), and what its reply means.
+ */
+import type { Keys } from "../keys.ts";
+import { type Step, isCluster, together } from "../redis.ts";
+import type { ScriptedRedis } from "../scripts.ts";
+
+/** A task a worker started: id, task name, args JSON, options JSON, attempt. */
+export type Started = [string, string, string, string, number];
+
+export class Taker {
+  constructor(
+    private readonly command: ScriptedRedis,
+    private readonly keys: Keys,
+    /** The worker's id: its processing lists are named after it, and its tasks name it as their owner. */
+    private readonly id: string,
+    private readonly settings: { readonly ttlS: number },
+    /** The worker's, per shard: ids whose outcome is written; the next take drops them from the processing list. */
+    private readonly done: string[][],
+  ) {}
+
+  private activeKey(shard: number): string {
+    return this.keys.active(this.id, shard);
+  }
+
+  /**
+   * Starts taken ids (each in its own slot) and, with `take` given, in the same round trip takes up to
+   * `take` more from the shard and drops from our processing list the ids whose outcome is written. On
+   * one Redis what it takes is started too; on a cluster it comes back in `taken`, for the caller to start
+   * next. Ids no longer queued leave the processing list. `moved`: how many it took.
+   */
+  async begin(shard: number, ids: string[], take?: number): Promise<{ started: Started[]; taken: string[]; moved: number }> {
+    const { command } = this;
+    const k = this.keys;
+    const now = Date.now();
+    const ttl = this.settings.ttlS;
+    const steps: Step[] = ids.map((id) => (r) => r.twStart(k.task(id), k.events(id), now, this.id, ttl));
+    const taking = take !== undefined && (take > 0 || this.done[shard]!.length > 0);
+    const drop = taking ? this.done[shard]!.splice(0) : [];
+    const single = !isCluster(command);
+    if (taking) {
+      const [queue, active] = [k.queue(shard), this.activeKey(shard)];
+      steps.push(single
+        ? (r) => r.twTakeStart(queue, active, take ?? 0, now, this.id, ttl, k.task(""), k.events(""), ...drop)
+        : (r) => r.twTake(queue, active, take ?? 0, ...drop));
+    }
+    let res: unknown[];
+    try {
+      res = await together(command, steps);
+    } catch (err) {
+      this.done[shard]!.push(...drop); // maybe not dropped: the next take tries again (LREM of an absent id is a no-op)
+      throw err;
+    }
+    let taken: string[] = [];
+    const started: Started[] = [];
+    let moved = 0;
+    if (taking && single) {
+      const rows = res.pop() as (string | number)[];
+      moved = Number(rows[0]);
+      for (let i = 1; i + 4 < rows.length; i += 5) {
+        started.push([String(rows[i]), String(rows[i + 1]), String(rows[i + 2]), String(rows[i + 3]), Number(rows[i + 4])]);
+      }
+    } else if (taking) {
+      taken = res.pop() as string[];
+      moved = taken.length;
+    }
+    const skipped: string[] = [];
+    ids.forEach((id, i) => {
+      const r = res[i] as [string, string, string, number, string] | null;
+      if (r) started.push([id, r[0], r[1], r[2], r[3]]);
+      else skipped.push(id);
+    });
+    if (skipped.length > 0) await together(command, skipped.map((id) => (r) => r.lrem(this.activeKey(shard), -1, id)));
+    return { started, taken, moved };
+  }
+}
