@@ -12,8 +12,6 @@ import type { ScriptedRedis } from "./scripts.ts";
  */
 const MAX_BATCH = 256;
 
-const ignore = () => {};
-
 interface Pending {
   step: Step;
   resolve(v: unknown): void;
@@ -22,8 +20,6 @@ interface Pending {
 
 export class Batch {
   private pending: Pending[] = [];
-  /** Called at the next flush for commands that ride along (see ride). */
-  private riders: (() => Step[])[] = [];
   private readonly cluster: boolean;
 
   constructor(private readonly redis: ScriptedRedis) {
@@ -46,15 +42,6 @@ export class Batch {
     return this.cluster ? together(this.redis, steps) : this.all(steps);
   }
 
-  /**
-   * Best-effort commands with no hurry (bookkeeping): `steps` is called when this batch next goes out and
-   * its commands join that pipeline, so they cost no round trip of their own. Nothing is sent until then:
-   * the caller also flushes on its own within a bounded time. Errors are the caller's to ignore.
-   */
-  ride(steps: () => Step[]): void {
-    this.riders.push(steps);
-  }
-
   private all(steps: Step[]): Promise<unknown[]> {
     return Promise.all(steps.map((s) => this.one(async (r) => s(r))));
   }
@@ -70,11 +57,6 @@ export class Batch {
     const batch = this.pending;
     if (batch.length === 0) return; // already sent when it grew to MAX_BATCH
     this.pending = [];
-    if (this.riders.length > 0) {
-      const riders = this.riders;
-      this.riders = [];
-      for (const steps of riders) for (const step of steps()) batch.push({ step, resolve: ignore, reject: ignore });
-    }
     if (batch.length === 1) {
       const b = batch[0]!; // a pipeline of one costs more than the command
       try {

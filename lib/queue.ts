@@ -62,7 +62,7 @@ export class Queue {
     log: Logger = makeLogger("queue", "warn"),
   ) {
     this.batch = new Batch(redis);
-    this.tally = new Tally(redis, keys, log, this.batch);
+    this.tally = new Tally(redis, keys, log);
   }
 
   /** Submits arriving in one turn of the event loop are written with one pipeline. */

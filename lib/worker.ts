@@ -22,6 +22,10 @@ import { Taker } from "./worker/take.ts";
 
 /** How long a stopping worker keeps trying to hand its tasks back before leaving them to the reaper. */
 const HANDBACK_RETRY_MS = 5_000;
+/** A BLMOVE that took longer than this had to wait for its id: the queue was empty (ms; a round trip is well under). */
+const QUIET_WAIT_MS = 0.25;
+/** At low rates, finished ids are dropped from our processing list this many at a time. */
+const DROP_BATCH = 64;
 /** Heartbeats between two checks of our own processing list for ids we hold but do not run. */
 const AUDIT_EVERY = 10;
 
@@ -78,7 +82,7 @@ export class Worker {
     this.slots = new Slots(settings.concurrency);
     // Task scripts (progress, outcomes) of one turn go out as one pipeline, in the order written.
     const batch = new Batch(clients.command);
-    this.tally = new Tally(clients.command, keys, log, batch);
+    this.tally = new Tally(clients.command, keys, log);
     this.auditDue = Array.from({ length: keys.shards }, () => false);
     this.done = Array.from({ length: keys.shards }, () => []);
     this.outcomes = new Outcomes(batch, keys, settings, this.tally, log, this.done, () => this.promote());
@@ -142,6 +146,7 @@ export class Worker {
         if (idle) {
           this.slots.release(held);
           held = 0;
+          const waitFrom = performance.now();
           const moved = (await blocking.blmove(queue, active, "RIGHT", "LEFT", 2)) as string | null;
           // Timed out: the next turn takes (and drops from our list what has finished meanwhile).
           if (!moved) idle = false;
@@ -149,7 +154,11 @@ export class Worker {
           if (!(await this.slots.acquire())) break;
           held = 1 + this.slots.grab(this.settings.concurrency);
           ids = [moved];
-          want = held - 1;
+          // BLMOVE waited (the queue was empty until this id came): most likely nothing is behind it, so at low
+          // rates the start goes alone, without a take for the other slots (a script call per task), until ids
+          // to drop from our processing list pile up. An id already waiting (a burst) brings the take back.
+          const quiet = performance.now() - waitFrom > QUIET_WAIT_MS && this.done[shard]!.length < DROP_BATCH;
+          want = quiet ? undefined : held - 1;
         }
         while (ids.length > 0 || want !== undefined) {
           const { started, taken, moved } = await this.taker.begin(shard, ids, want);

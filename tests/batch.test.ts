@@ -51,23 +51,3 @@ test("while Redis is unreachable every command of the batch fails at once as 'Re
     expect(isRedisDown((s as PromiseRejectedResult).reason)).toBe(true);
   }
 });
-
-test("a rider's commands wait for the next batch and join its pipeline", async () => {
-  const b = new Batch(c);
-  const k = uniquePrefix("ride");
-  let asked = 0;
-  b.ride(() => {
-    asked++;
-    return [(r) => r.set(`${k}:rider`, "1")];
-  });
-  await Bun.sleep(30);
-  expect(asked).toBe(0);
-  expect(await c.exists(`${k}:rider`)).toBe(0);
-  expect(await b.one((r) => r.set(`${k}:own`, "x"))).toBe("OK");
-  expect(asked).toBe(1);
-  expect(await c.get(`${k}:rider`)).toBe("1");
-  // Asked once: the next batch goes without it.
-  await b.one((r) => r.del(`${k}:rider`));
-  expect(asked).toBe(1);
-  await c.del(`${k}:own`);
-});

@@ -91,7 +91,7 @@ async function sse(path: string, headers: Record<string, string> = {}, stopAfter
 }
 
 /** Every sample of a metric as "name{labels}" -> value. */
-/** Fleet counters ride with the next batch of Redis commands, at most 100 ms late: wait that out before reading them. */
+/** Fleet counters are summed over 100 ms before they are written: wait that out before reading them. */
 const countsSettled = () => Bun.sleep(250);
 
 async function metrics(): Promise<Map<string, number>> {
@@ -119,7 +119,7 @@ describe("before any worker runs", () => {
     expect(m1.get("taskwire_queue_depth")).toBe(3);
     expect(m1.get("taskwire_tasks_running")).toBe(0);
     expect(m1.get("taskwire_workers")).toBe(0);
-    // Counters ride with the server's next batch of commands, so they can be a moment behind.
+    // Counters are written every 100 ms, so they can be a moment behind.
     const submitted = 'taskwire_tasks_submitted_total{task="test_task"}';
     await waitFor(async () => (await metrics()).get(submitted) === (m0.get(submitted) ?? 0) + 3, 2_000, "the submit count");
 

@@ -284,7 +284,7 @@ describe("idempotency keys", () => {
   test("two racing submits with one key, on two sockets, run the task once", async () => {
     const [a, b] = await Promise.all([socket(), socket()]);
     const key = `k-${Math.random().toString(36).slice(2)}`;
-    await Bun.sleep(250); // counters ride with the next batch of commands, at most 100 ms late: let earlier tests' land
+    await Bun.sleep(250); // counters are written every 100 ms: let earlier tests' land
     const before = stat("submitted:countdown");
     const frame = (ref: string) => ({ type: "submit", ref, task: "countdown", args: { steps: 3, interval_ms: 30 }, key });
     a.send(frame("a"));
@@ -294,7 +294,7 @@ describe("idempotency keys", () => {
     expect(fa[0]).toEqual({ type: "accepted", ref: "a", id });
     expect(fb[0]).toEqual({ type: "accepted", ref: "b", id });
     for (const frames of [fa, fb]) expect(seqs(frames.slice(1))).toEqual([1, 2, 3, 4]);
-    // Counters are written shortly after (they ride with the next batch of commands).
+    // Counters are written shortly after (summed over 100 ms).
     await waitFor(() => stat("submitted:countdown") === before + 1, 2_000, "the submit count");
     expect(hget(id, "attempts")).toBe("1");
     expect(cli(stack.redis, "llen", `${prefix}:events:{${id}}`)).toBe("4");
