@@ -61,8 +61,8 @@ export class Queue {
     private readonly limits: { ttlS: number; maxArgsBytes: number },
     log: Logger = makeLogger("queue", "warn"),
   ) {
-    this.batch = new Batch(redis);
     this.tally = new Tally(redis, keys, log);
+    this.batch = new Batch(redis);
   }
 
   /** Submits arriving in one turn of the event loop are written with one pipeline. */

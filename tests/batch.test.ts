@@ -1,4 +1,5 @@
-/** lib/batch.ts against a real redis-server: one turn's commands keep their order, and each gets its own reply or error. */
+/** lib/batch.ts against a real redis-server: one turn's commands keep their order, and each gets its own reply or error; and ioredis traces only when listened to. */
+import dc from "node:diagnostics_channel";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Batch } from "../lib/batch.ts";
 import { isRedisDown } from "../lib/errors.ts";
@@ -50,4 +51,20 @@ test("while Redis is unreachable every command of the batch fails at once as 'Re
     expect(s.status).toBe("rejected");
     expect(isRedisDown((s as PromiseRejectedResult).reason)).toBe(true);
   }
+});
+
+test("ioredis traces a command only while someone listens (lib/tracing-channel-fix.ts gives Bun's TracingChannel hasSubscribers)", async () => {
+  const channel = dc.tracingChannel("ioredis:command");
+  expect(channel.hasSubscribers).toBe(false);
+  const seen: string[] = [];
+  const handlers = { start: (ctx: unknown) => void seen.push(String((ctx as { command: string }).command)) };
+  channel.subscribe(handlers);
+  try {
+    expect(channel.hasSubscribers).toBe(true);
+    await c.ping();
+  } finally {
+    channel.unsubscribe(handlers);
+  }
+  expect(seen).toContain("ping");
+  expect(channel.hasSubscribers).toBe(false);
 });

@@ -9,6 +9,7 @@ import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
+import { loadConfig } from "../lib/config.ts";
 import { listViews } from "../lib/views-plugin.ts";
 import { tasks } from "../tasks/index.ts";
 import { run, spawnKept } from "./helpers/cli.ts";
@@ -16,6 +17,9 @@ import { ROOT } from "./helpers/procs.ts";
 import { ping, startRedis, type TestRedis } from "./helpers/redis.ts";
 import { freePort, uniquePrefix, waitFor } from "./helpers/util.ts";
 import { openSocket } from "./helpers/ws.ts";
+
+/** WORKER_CONCURRENCY when unset. */
+const DEFAULT_CONCURRENCY = loadConfig({}).WORKER_CONCURRENCY;
 
 const temps: string[] = [];
 const tempDir = (name: string) => {
@@ -161,7 +165,7 @@ describe("taskwire serve + taskwire worker from an empty directory", () => {
     const workers = JSON.parse((await run([bin, "workers", "--json"], { cwd, env })).stdout) as { pid: number }[];
     expect(workers.map((w) => w.pid)).toEqual([worker.proc.pid]);
     const queues = await run([bin, "queues", "--json"], { cwd, env });
-    expect(JSON.parse(queues.stdout)).toMatchObject({ workers: 1, slots: 16 });
+    expect(JSON.parse(queues.stdout)).toMatchObject({ workers: 1, slots: DEFAULT_CONCURRENCY });
   });
 
   test("it wrote nothing into its directory", () => {

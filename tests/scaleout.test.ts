@@ -1,8 +1,12 @@
 /** Scale-out on one Redis: 2 servers and 3 workers; tasks submitted on A are watched, replayed and cancelled on B, with a worker killed mid-run. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { loadConfig } from "../lib/config.ts";
 import { type ServerProc, startServer } from "./helpers/procs.ts";
 import { type Stack, startStack } from "./helpers/stack.ts";
 import { openSocket } from "./helpers/ws.ts";
+
+/** WORKER_CONCURRENCY when unset. */
+const DEFAULT_CONCURRENCY = loadConfig({}).WORKER_CONCURRENCY;
 
 let stack: Stack;
 let serverB: ServerProc;
@@ -21,7 +25,7 @@ test("GET /workers on either server lists all three workers", async () => {
   for (const base of [stack.server.http, serverB.http]) {
     const workers = (await (await fetch(`${base}/workers`)).json()) as { pid: number; concurrency: number }[];
     expect(workers.map((w) => w.pid).sort()).toEqual(stack.workers.map((w) => w.pid).sort());
-    expect(workers.every((w) => w.concurrency === 16)).toBe(true);
+    expect(workers.every((w) => w.concurrency === DEFAULT_CONCURRENCY)).toBe(true);
   }
 });
 
