@@ -61,6 +61,10 @@ export async function main(env = process.env): Promise<void> {
   try {
     running = await startServer(config, log);
   } catch (err) {
+    if (err instanceof ConfigError) {
+      log.error(err.message);
+      process.exit(2);
+    }
     log.error(`cannot start: ${(err as Error).message} (REDIS_URL=${redactUrl(config.REDIS_URL)}; is redis-server running?)`);
     process.exit(1);
   }

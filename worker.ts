@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type Config } from "./lib/config.ts";
 import { makeKeys } from "./lib/keys.ts";
 import { type Logger, makeLogger } from "./lib/log.ts";
 import { createRedis, waitReady } from "./lib/redis.ts";
+import { agreeOnShards } from "./lib/shard-count.ts";
 import { Worker } from "./lib/worker.ts";
 import { redactUrl } from "./server.ts";
 import { tasks } from "./tasks/index.ts";
@@ -13,7 +14,9 @@ export async function startWorker(config: Config, log: Logger): Promise<{ worker
   const blocking = Array.from({ length: config.queueShards }, () => createRedis(config.REDIS_URL, "blocking", log, name));
   const subscriber = createRedis(config.REDIS_URL, "subscriber", log, name);
   await Promise.all([command, ...blocking, subscriber].map((c) => waitReady(c, 10_000)));
-  const worker = new Worker({ command, blocking, subscriber }, makeKeys(config.TASKWIRE_PREFIX, config.queueShards), {
+  const keys = makeKeys(config.TASKWIRE_PREFIX, config.queueShards);
+  await agreeOnShards(command, keys);
+  const worker = new Worker({ command, blocking, subscriber }, keys, {
     concurrency: config.WORKER_CONCURRENCY,
     ttlS: config.RESULT_TTL_S,
     heartbeatMs: config.WORKER_HEARTBEAT_MS,
@@ -47,6 +50,10 @@ export async function main(env = process.env): Promise<void> {
   try {
     running = await startWorker(config, log);
   } catch (err) {
+    if (err instanceof ConfigError) {
+      log.error(err.message);
+      process.exit(2);
+    }
     log.error(`cannot start: ${(err as Error).message} (REDIS_URL=${redactUrl(config.REDIS_URL)}; is redis-server running?)`);
     process.exit(1);
   }

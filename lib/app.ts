@@ -6,6 +6,7 @@ import { type Keys, makeKeys } from "./keys.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { Queue } from "./queue.ts";
+import { agreeOnShards } from "./shard-count.ts";
 import { type EventSubscriber, createEventSubscriber, createRedis, isCluster, waitReady } from "./redis.ts";
 import type { Client, ScriptedRedis } from "./scripts.ts";
 
@@ -33,6 +34,7 @@ export async function createApp(config: Config, log: Logger, startupTimeoutMs = 
   // No inbox on a cluster: a PUBLISH there is broadcast to every node, so tasks submitted here use their own shard channel.
   const inbox = isCluster(redis) ? undefined : createRedis(config.REDIS_URL, "inbox", log, "taskwire-server");
   await Promise.all([redis, subscriber, ...(inbox ? [inbox] : [])].map((c) => waitReady(c, startupTimeoutMs)));
+  await agreeOnShards(redis, keys);
   const queue = new Queue(redis, keys, { ttlS: config.RESULT_TTL_S, maxArgsBytes: config.MAX_ARGS_BYTES }, log);
   const feeds = new Feeds(subscriber, queue, keys, log, inbox);
   await feeds.ready(); // a submit names the inbox only once it is heard

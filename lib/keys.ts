@@ -16,6 +16,8 @@
  *   <p>:{q}:workers          zset   worker ids scored by last heartbeat (ms)
  *   <p>:{q}:worker:<wid>     string JSON: host, pid, concurrency, running ids (same slot as
  *                                   workers, so a heartbeat is one MULTI)                      TTL dead-after
+ *   <p>:{q}:shards           string the fleet's QUEUE_SHARDS, set by the first process to start (no TTL:
+ *                                   fleet-wide; lib/shard-count.ts)
  *   <p>:dead                 list   ids of tasks that ended `exhausted` (newest first, capped)
  *   <p>:stats                hash   counters "<outcome>:<task>" for /metrics across the fleet
  *   <p>:recent               list   ids of recently finished tasks for the dashboard (capped)
@@ -40,6 +42,8 @@ export interface Keys {
   delayed(shard?: number): string;
   workers: string;
   worker(workerId: string): string;
+  /** The fleet's agreed queue shard count. */
+  shardCount: string;
   dead: string;
   stats: string;
   recent: string;
@@ -66,6 +70,7 @@ export function makeKeys(prefix: string, shards = 1): Keys {
     delayed: (i) => `${q(i)}:delayed`,
     workers: `${q()}:workers`,
     worker: (wid) => `${q()}:worker:${wid}`,
+    shardCount: `${q()}:shards`,
     dead: `${p}:dead`,
     stats: `${p}:stats`,
     recent: `${p}:recent`,

@@ -1,7 +1,7 @@
 /** Scale-out on one Redis: 2 servers and 3 workers; tasks submitted on A are watched, replayed and cancelled on B, with a worker killed mid-run. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { loadConfig } from "../lib/config.ts";
-import { type ServerProc, startServer } from "./helpers/procs.ts";
+import { type ServerProc, startServer, startWorker } from "./helpers/procs.ts";
 import { type Stack, startStack } from "./helpers/stack.ts";
 import { openSocket } from "./helpers/ws.ts";
 
@@ -86,3 +86,15 @@ test("200 tasks over both servers with a worker killed mid-run: every result arr
   expect([...results.values()].every((c) => c === 1)).toBe(true);
   for (const s of sockets) s.close();
 }, 40_000);
+
+test("a server or worker with another QUEUE_SHARDS than the fleet's refuses to start (exit 2), naming the value to use", async () => {
+  const server = startServer({ ...stack.env, QUEUE_SHARDS: "3" }).then(() => "started", (err: Error) => err.message);
+  const worker = startWorker({ ...stack.env, QUEUE_SHARDS: "2" }).then(() => "started", (err: Error) => err.message);
+  for (const [what, uses] of [[await server, 3], [await worker, 2]] as const) {
+    expect(what).toContain("exited 2");
+    expect(what).toContain(`this process uses ${uses} queue shards, but the fleet on this Redis (prefix ${stack.env.TASKWIRE_PREFIX}) uses 1; set QUEUE_SHARDS=1`);
+  }
+  // The fleet's own count is still welcome.
+  const again = await startServer(stack.env);
+  await again.kill("SIGKILL");
+});
