@@ -72,11 +72,12 @@ export function createRouter(app: App, routes: Record<string, View>) {
     try {
       if (req.headers.get("upgrade")?.toLowerCase() === "websocket") {
         if (!view.upgrade || hit.rest !== "") return notFound("no WebSocket endpoint here");
-        if (app.sockets.size >= app.config.MAX_SOCKETS) {
-          return Response.json({ error: { code: "limit_exceeded", message: `this server already holds ${app.config.MAX_SOCKETS} sockets (MAX_SOCKETS); retry later or on another server` } }, { status: 503, headers: { "retry-after": "1" } });
-        }
+        if (app.sockets.size >= app.config.MAX_SOCKETS) return socketsFull(app.config.MAX_SOCKETS);
         const state = await view.upgrade(req, ctx);
         if (state instanceof Response) return state;
+        // Again after the await, when other upgrades may have opened: Bun calls open() inside server.upgrade(),
+        // so from here to the socket being counted nothing else runs, and the limit holds exactly.
+        if (app.sockets.size >= app.config.MAX_SOCKETS) return socketsFull(app.config.MAX_SOCKETS);
         if (server.upgrade(req, { data: { view, app, state } })) return undefined;
         return Response.json({ error: { code: "bad_request", message: "WebSocket upgrade failed" } }, { status: 400 });
       }
@@ -112,4 +113,11 @@ export function createRouter(app: App, routes: Record<string, View>) {
   };
 
   return { fetch, websocket, resolve };
+}
+
+function socketsFull(max: number): Response {
+  return Response.json(
+    { error: { code: "limit_exceeded", message: `this server already holds ${max} sockets (MAX_SOCKETS); retry later or on another server` } },
+    { status: 503, headers: { "retry-after": "1" } },
+  );
 }

@@ -189,6 +189,18 @@ describe("open sockets per server (MAX_SOCKETS=3) and idle timeout (IDLE_TIMEOUT
     await waitFor(async () => (await fetch(`${small.http}/metrics`).then((r) => r.text())).includes("taskwire_sockets 0"), 5_000, "socket count 0");
   });
 
+  test("ten upgrades at once: exactly three open, the rest are refused", async () => {
+    const tries = Array.from({ length: 10 }, () => new WebSocket(`${small.ws}/ws`));
+    const outcomes = await Promise.all(tries.map((ws) => new Promise<string>((resolve) => {
+      ws.onopen = () => resolve("open");
+      ws.onerror = () => resolve("refused");
+    })));
+    expect(outcomes.filter((o) => o === "open").length).toBe(3);
+    await waitFor(async () => (await fetch(`${small.http}/metrics`).then((r) => r.text())).includes("taskwire_sockets 3"), 5_000, "socket count 3");
+    for (const ws of tries) ws.close();
+    await waitFor(async () => (await fetch(`${small.http}/metrics`).then((r) => r.text())).includes("taskwire_sockets 0"), 5_000, "socket count 0");
+  });
+
   test("a peer that never answers pings is dropped; one that does stays", async () => {
     const silent = await rawWebSocket(small.port, "/ws"); // reads, but never sends a pong
     const alive = await openSocket(`${small.ws}/ws`); // Bun's client answers pings by itself
