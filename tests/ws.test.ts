@@ -281,6 +281,24 @@ describe("one Redis subscription per task per server", () => {
 });
 
 describe("idempotency keys", () => {
+  test("a key re-sent while its task waits out a retry backoff joins it and does not start the next attempt early", async () => {
+    const s = await socket();
+    const key = `k-${Math.random().toString(36).slice(2)}`;
+    const frame = (ref: string) => ({ type: "submit", ref, task: "fail", args: { message: "again" }, key, options: { retries: 1, backoff_ms: 1_500 } });
+    s.send(frame("first"));
+    const upToRetry = await s.until((f) => f.type === "queued");
+    const id = upToRetry[0].id;
+    const retryAt = Date.now() + upToRetry.at(-1).delay_ms; // at least 750 ms away
+    s.send(frame("again"));
+    const rest = await s.until((f) => f.type === "failed", 10_000);
+    expect(rest[0]).toEqual({ type: "accepted", ref: "again", id });
+    expect(rest.at(-1).error.code).toBe("exhausted");
+    // The second attempt started when its backoff was over, not when the key came back.
+    expect(Number(hget(id, "started"))).toBeGreaterThanOrEqual(retryAt - 50);
+    expect(hget(id, "attempts")).toBe("2");
+    s.close();
+  });
+
   test("two racing submits with one key, on two sockets, run the task once", async () => {
     const [a, b] = await Promise.all([socket(), socket()]);
     const key = `k-${Math.random().toString(36).slice(2)}`;

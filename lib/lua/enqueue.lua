@@ -6,10 +6,13 @@
     ARGV[1] task name  ARGV[2] args JSON  ARGV[3] options JSON  ARGV[4] now (ms)  ARGV[5] ttl (s)
     ARGV[6] idempotency key or ""  ARGV[7] the submitting server's inbox channel or "" (see prelude.lua)
   Output:
-    {1, "queued"} created;  {0, state} the id existed already (state: its current state)
+    {1, "queued"} created;  {0, state} the id existed already (state: its current state, or "delayed"
+    when it is queued but waiting out a retry backoff: it is in the delayed set, and must not be queued
+    again, or it would run early)
 ]]
-local state = redis.call("HGET", KEYS[1], "state")
-if state then return {0, state} end
+local f = redis.call("HMGET", KEYS[1], "state", "due")
+if f[1] == "queued" and f[2] and tonumber(f[2]) > tonumber(ARGV[4]) then return {0, "delayed"} end
+if f[1] then return {0, f[1]} end
 redis.call("HSET", KEYS[1], "task", ARGV[1], "args", ARGV[2], "opts", ARGV[3], "state", "queued",
   "created", ARGV[4], "attempts", 0, "stalls", 0, "seq", 0, "key", ARGV[6],
   "inbox", ARGV[7])

@@ -63,7 +63,7 @@ export class Outcomes {
       // Task first, then the delayed set, then (with the next take) out of our list: a crash between
       // steps leaves the id for the reaper (or a duplicate entry, which start.lua skips), never lost.
       await this.write(`retry of ${r.id}`, () => this.batch.inOrder([
-        (p) => p.twRetry(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, errorJson(code, message), delay),
+        (p) => p.twRetry(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, errorJson(code, message), delay, due),
         (p) => p.zadd(k.delayed(r.shard), due, r.id),
       ]));
       this.done[r.shard]!.push(r.id);
