@@ -188,7 +188,7 @@ export class Worker {
     let reject: ((s: Stop) => void) | undefined;
     const stoppedP = new Promise<never>((_, rej) => (reject = rej));
     const r: Running = {
-      id, shard, task: name, attempt, started: Date.now(), stopped: undefined,
+      id, shard, task: name, attempt, started: Date.now(), progressSent: 0, stopped: undefined,
       stop: (s) => {
         if (r.stopped) return;
         r.stopped = s;

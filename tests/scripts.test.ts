@@ -74,3 +74,14 @@ test("a submit whose key's task was created by a racing submit's repair step hea
   expect(await c.hget(k.task(x), "inbox")).toBe(""); // so A must not wait on its inbox: views/ws.ts joins X instead
   expect(await c.lrange(k.queue(), 0, -1)).toEqual([x, x]); // a duplicate entry, which start.lua skips
 });
+
+test("a progress report sent twice (a client's resend after a dropped connection) is stored once", async () => {
+  const k = makeKeys(uniquePrefix("progress-once"));
+  await c.twEnqueue(k.task("p"), "countdown", "{}", "{}", 1, 60, "", "");
+  expect(await c.twStart(k.task("p"), k.events("p"), 2, "w1", 60)).not.toBeNull();
+  const report = (n: number, data: string) => c.twProgress(k.task("p"), k.events("p"), k.channel("p"), "p", 1, data, 100, n);
+  expect(await report(1, '"a"')).toBe(1);
+  expect(await report(1, '"a"')).toBe(0); // the resend
+  expect(await report(2, '"b"')).toBe(2);
+  expect(await c.lrange(k.events("p"), 0, -1)).toEqual(['1 p {"type":"progress","id":"p","seq":1,"data":"a"}', '2 p {"type":"progress","id":"p","seq":2,"data":"b"}']);
+});

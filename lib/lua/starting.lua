@@ -9,7 +9,7 @@ local function start_task(task_key, events_key, now, wid, ttl)
   local f = redis.call("HMGET", task_key, "state", "task", "args", "opts", "created", "attempts", "seq")
   if f[1] ~= "queued" then return false end
   local attempt = tonumber(f[6] or "0") + 1
-  redis.call("HSET", task_key, "state", "running", "started", now, "worker", wid, "attempts", attempt)
+  redis.call("HSET", task_key, "state", "running", "started", now, "worker", wid, "attempts", attempt, "pn", 0)
   redis.call("EXPIRE", task_key, ttl)
   -- No event yet (a first run): no log to renew.
   if tonumber(f[7] or "0") > 0 then redis.call("EXPIRE", events_key, ttl) end

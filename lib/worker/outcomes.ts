@@ -31,8 +31,9 @@ export class Outcomes {
     if (r.stopped) return;
     const k = this.keys;
     const json = toJson(data);
+    const n = ++r.progressSent;
     this.batch
-      .one((c) => c.twProgress(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, json, this.settings.eventsMax))
+      .one((c) => c.twProgress(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, json, this.settings.eventsMax, n))
       .then((seq) => {
         if (seq === -1) r.stop(new Stop("cancelled", "cancelled"));
       })

@@ -19,6 +19,8 @@ export interface Running {
   task: string;
   attempt: number;
   started: number;
+  /** Progress reports sent this attempt: each carries its number, so a resent one is stored once. */
+  progressSent: number;
   /** Set once the handler is told to stop (its signal, if it asked for one, is aborted with the reason). */
   stopped: Stop | undefined;
   stop(s: Stop): void;
