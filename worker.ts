@@ -22,7 +22,7 @@ export async function startWorker(config: Config, log: Logger): Promise<{ worker
     heartbeatMs: config.WORKER_HEARTBEAT_MS,
     deadMs: config.WORKER_DEAD_MS,
     eventsMax: config.EVENTS_MAX,
-    maxLosses: 3,
+    maxLosses: config.TASK_MAX_LOSSES,
   }, log);
   await worker.start();
   log.info(`worker ${worker.id} taking tasks from ${redactUrl(config.REDIS_URL)} prefix ${config.TASKWIRE_PREFIX}, ${config.queueShards} queue shard${config.queueShards === 1 ? "" : "s"}, concurrency ${config.WORKER_CONCURRENCY}, tasks: ${Object.keys(tasks).join(" ")}`);

@@ -20,6 +20,8 @@ export const configSchema = z.object({
   WORKER_HEARTBEAT_MS: int(100, 600_000).default(2_000),
   /** A worker whose heartbeat is older than this is dead and its tasks go back to the queue. */
   WORKER_DEAD_MS: int(300, 3_600_000).default(10_000),
+  /** How often one task may lose its worker (crash, freeze) before it ends `failed` code `exhausted`. */
+  TASK_MAX_LOSSES: int(0, 1_000).default(3),
   RESULT_TTL_S: int(1, 365 * 86_400).default(86_400),
   EVENTS_MAX: int(10, 10_000_000).default(100_000),
   TASKWIRE_TOKEN: z.string().min(16, "use at least 16 characters").regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces (it travels in a header and a URL)").optional(),

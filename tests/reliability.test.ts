@@ -88,6 +88,29 @@ test("kill -9 a worker with tasks in flight: its tasks go back to `queued`, anot
   });
 }, 40_000);
 
+test("a task whose worker is lost more than TASK_MAX_LOSSES times ends `failed` code `exhausted` instead of killing the next one", async () => {
+  await withStack("losses", { workers: 3, env: { TASK_MAX_LOSSES: "1" } }, async (stack) => {
+    const s = await openSocket(`${stack.server.ws}/ws`);
+    s.send({ type: "submit", ref: "doomed", task: "test_task", args: { task_id: "x", delay_ms: 20_000 } });
+    const id = (await s.next()).id as string;
+    const killHolder = async () => {
+      let holder: number | undefined;
+      await waitFor(async () => {
+        holder = [...(await runningByPid(stack.server.http))].find(([, ids]) => ids.includes(id))?.[0];
+        return holder !== undefined;
+      }, 10_000, "a worker running the task");
+      await stack.workers.find((w) => w.pid === holder)!.kill("SIGKILL");
+    };
+    await killHolder();
+    expect(await s.next(10_000)).toMatchObject({ type: "queued", id, attempt: 2, reason: "worker_lost" });
+    await killHolder();
+    const end = await s.next(10_000);
+    expect(end).toMatchObject({ type: "failed", id, error: { code: "exhausted", message: "the worker running it was lost 2 times" } });
+    expect((await getJson(`${stack.server.http}/dead`)).body.items.map((t: { id: string }) => t.id)).toContain(id);
+    s.close();
+  });
+}, 40_000);
+
 test("a worker taken for dead comes back: both attempts finish, the final state is written once, watchers get one terminal event", async () => {
   await withStack("zombie", { workers: 2 }, async (stack) => {
     const s = await openSocket(`${stack.server.ws}/ws`);

@@ -30,7 +30,7 @@ if f[3] == "1" then
 end
 if lost and stalls > tonumber(ARGV[6]) then
   finish_task(id, "failed",
-    '{"code":"exhausted","message":"the worker running it was lost ' .. (stalls - 1) .. ' times"}',
+    '{"code":"exhausted","message":"the worker running it was lost ' .. stalls .. ' times"}',
     ARGV[4], tonumber(ARGV[5]), f[7])
   return {"exhausted", name}
 end
