@@ -122,9 +122,10 @@ export class Worker {
   /**
    * Takes from one shard. A turn holds run slots only while it takes without blocking; blocked in
    * BLMOVE it holds none, and an id BLMOVE hands it waits (taken, not started) for the next free slot.
-   * After a take came back short the queue was empty: the next turn goes straight to BLMOVE, and the
-   * take for the other free slots rides with the moved id's start (one round trip for both). On one
-   * Redis a take also starts what it takes (one round trip); on a cluster the ids it took start next.
+   * After a take came back short the queue was empty: the next turn goes straight to BLMOVE, and unless
+   * BLMOVE had to wait (a quiet queue), the take for the other free slots rides with the moved id's start
+   * (one round trip for both). On one Redis a take also starts what it takes (one round trip); on a
+   * cluster the ids it took start next.
    */
   private async loop(shard: number): Promise<void> {
     const blocking = this.clients.blocking[shard]!;
