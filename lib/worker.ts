@@ -90,7 +90,7 @@ export class Worker {
     this.taker = new Taker(clients.command, keys, this.id, settings, this.done);
   }
 
-  activeKey(shard: number): string {
+  private activeKey(shard: number): string {
     return this.keys.active(this.id, shard);
   }
 

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { cli } from "./helpers/redis.ts";
 import { type Stack, startStack } from "./helpers/stack.ts";
-import { waitFor } from "./helpers/util.ts";
+import { countsSettled, waitFor } from "./helpers/util.ts";
 import { openSocket } from "./helpers/ws.ts";
 
 setDefaultTimeout(20_000); // the machine is shared: leave room under load
@@ -91,9 +91,6 @@ async function sse(path: string, headers: Record<string, string> = {}, stopAfter
 }
 
 /** Every sample of a metric as "name{labels}" -> value. */
-/** Fleet counters are summed over 100 ms before they are written: wait that out before reading them. */
-const countsSettled = () => Bun.sleep(250);
-
 async function metrics(): Promise<Map<string, number>> {
   const res = await fetch(`${base}/metrics`);
   expect(res.status).toBe(200);

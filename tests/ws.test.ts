@@ -8,7 +8,7 @@ import { createRedis, waitReady } from "../lib/redis.ts";
 import { type Proc, type ServerProc, startServer, startWorker } from "./helpers/procs.ts";
 import { cli } from "./helpers/redis.ts";
 import { type Stack, startStack } from "./helpers/stack.ts";
-import { uniquePrefix, waitFor } from "./helpers/util.ts";
+import { countsSettled, uniquePrefix, waitFor } from "./helpers/util.ts";
 import { type TestSocket, openSocket } from "./helpers/ws.ts";
 
 setDefaultTimeout(20_000); // the machine is shared: leave room under load
@@ -302,7 +302,7 @@ describe("idempotency keys", () => {
   test("two racing submits with one key, on two sockets, run the task once", async () => {
     const [a, b] = await Promise.all([socket(), socket()]);
     const key = `k-${Math.random().toString(36).slice(2)}`;
-    await Bun.sleep(250); // counters are written every 100 ms: let earlier tests' land
+    await countsSettled(); // let earlier tests' counts land
     const before = stat("submitted:countdown");
     const frame = (ref: string) => ({ type: "submit", ref, task: "countdown", args: { steps: 3, interval_ms: 30 }, key });
     a.send(frame("a"));
@@ -325,7 +325,7 @@ describe("idempotency keys", () => {
       expect(again.slice(1).map((f) => [f.id, f.seq])).toEqual([1, 2, 3, 4].map((n) => [id, n]));
     }
     expect(await quiet(a)).toEqual([]);
-    await Bun.sleep(250); // longer than a count can wait to be written
+    await countsSettled();
     expect(stat("submitted:countdown")).toBe(before + 1);
     a.close();
     b.close();

@@ -18,7 +18,12 @@ export class Taker {
     private readonly settings: { readonly ttlS: number },
     /** The worker's, per shard: ids whose outcome is written; the next take drops them from the processing list. */
     private readonly done: string[][],
-  ) {}
+  ) {
+    this.single = !isCluster(command);
+  }
+
+  /** One Redis: a take also starts what it takes (take_start.lua). */
+  private readonly single: boolean;
 
   private activeKey(shard: number): string {
     return this.keys.active(this.id, shard);
@@ -38,10 +43,9 @@ export class Taker {
     const steps: Step[] = ids.map((id) => (r) => r.twStart(k.task(id), k.events(id), now, this.id, ttl));
     const taking = take !== undefined && (take > 0 || this.done[shard]!.length > 0);
     const drop = taking ? this.done[shard]!.splice(0) : [];
-    const single = !isCluster(command);
     if (taking) {
       const [queue, active] = [k.queue(shard), this.activeKey(shard)];
-      steps.push(single
+      steps.push(this.single
         ? (r) => r.twTakeStart(queue, active, take ?? 0, now, this.id, ttl, k.task(""), k.events(""), ...drop)
         : (r) => r.twTake(queue, active, take ?? 0, ...drop));
     }
@@ -55,7 +59,7 @@ export class Taker {
     let taken: string[] = [];
     const started: Started[] = [];
     let moved = 0;
-    if (taking && single) {
+    if (taking && this.single) {
       const rows = res.pop() as (string | number)[];
       moved = Number(rows[0]);
       for (let i = 1; i + 4 < rows.length; i += 5) {

@@ -1,4 +1,4 @@
-/** Small test utilities: free ports, bounded waiting, unique prefixes. */
+/** Small test utilities: free ports, bounded waiting, unique prefixes, the fleet counters' write window. */
 import { createServer } from "node:net";
 
 export function freePort(): Promise<number> {
@@ -26,3 +26,6 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs:
 export function uniquePrefix(name: string): string {
   return `tw-test-${name}-${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/** Fleet counters are summed over 100 ms before they are written (lib/tally.ts): wait that out before reading them. */
+export const countsSettled = () => Bun.sleep(250);
