@@ -41,7 +41,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 }
 
 export function redactUrl(u: string): string {
-  return u.replace(/\/\/[^@/]*@/, "//***@");
+  return u.replace(/\/\/[^@/]*@/, "//***@").replace(/([?&]password=)[^&#]*/, "$1***");
 }
 
 /** Runs until SIGTERM/SIGINT; used by `bun run server.ts` and `taskwire serve`. */

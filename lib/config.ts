@@ -4,11 +4,15 @@ import { z } from "zod";
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.enum(["0", "1", "true", "false", "yes", "no"]).transform((v) => v === "1" || v === "true" || v === "yes");
 
+/** The longest path a Unix socket address holds on Linux (sun_path, less its terminating NUL). */
+export const MAX_SOCKET_PATH = 107;
+
 export const configSchema = z.object({
   HOST: z.string().min(1).optional(),
   PORT: int(0, 65535).default(8000),
-  REDIS_URL: z.string().regex(/^rediss?(\+cluster)?:\/\//, "must start with redis:// or rediss:// (or redis+cluster://host:port,host:port for a Redis Cluster)")
+  REDIS_URL: z.string().regex(/^(rediss?(\+cluster)?|unix):\/\//, "must start with redis:// or rediss:// (or redis+cluster://host:port,host:port for a Redis Cluster, unix:///path/to/redis.sock for a local socket)")
     .refine((v) => !/^rediss?\+cluster:/.test(v) || parseClusterUrl(v) !== undefined, "a cluster URL lists nodes as host:port separated by commas, e.g. redis+cluster://10.0.0.1:7000,10.0.0.2:7000")
+    .refine((v) => !v.startsWith("unix:") || parseUnixUrl(v) !== undefined, `a socket URL is unix:// then an absolute path of at most ${MAX_SOCKET_PATH} bytes, optionally ?db=N&password=..., e.g. unix:///run/redis/redis.sock`)
     .default("redis://127.0.0.1:6379"),
   /** Comma-separated host:port of some Redis Cluster nodes (any masters or replicas): selects cluster mode. */
   REDIS_CLUSTER_NODES: z.string().refine((v) => parseNodes(v) !== undefined, "list nodes as host:port separated by commas, e.g. 10.0.0.1:7000,10.0.0.2:7000").optional(),
@@ -80,6 +84,27 @@ export function parseClusterUrl(url: string): ClusterTarget | undefined {
   const [user, pass] = m[2] === undefined ? [] : m[2].includes(":") ? [m[2].slice(0, m[2].indexOf(":")), m[2].slice(m[2].indexOf(":") + 1)] : [undefined, m[2]];
   const dec = (s: string | undefined) => (s ? decodeURIComponent(s) : undefined);
   return { nodes, username: dec(user), password: dec(pass), tls: m[1] === "rediss" };
+}
+
+export interface UnixTarget {
+  path: string;
+  db?: number;
+  password?: string;
+}
+
+/** unix:///path/to/redis.sock[?db=N][&password=...], as redis-py and redis-rb spell a socket URL; undefined if malformed. */
+export function parseUnixUrl(url: string): UnixTarget | undefined {
+  const m = /^unix:\/\/(\/[^?#]+)(?:\?([^#]*))?$/.exec(url);
+  if (!m) return undefined;
+  const path = decodeURIComponent(m[1]!);
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) return undefined;
+  const target: UnixTarget = { path };
+  for (const [k, v] of new URLSearchParams(m[2] ?? "")) {
+    if (k === "db" && /^\d{1,5}$/.test(v)) target.db = Number(v);
+    else if (k === "password" && v !== "") target.password = v;
+    else return undefined;
+  }
+  return target;
 }
 
 export class ConfigError extends Error {

@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
-import type { Config } from "./config.ts";
+import { type Config, MAX_SOCKET_PATH, parseUnixUrl } from "./config.ts";
 import type { Logger } from "./log.ts";
 
 export interface LaunchOptions {
@@ -25,9 +25,14 @@ export const INSTALL_REDIS_HINT =
   "redis-server is not installed. Install it with `sudo apt-get install -y redis-server` (Debian/Ubuntu), " +
   "`brew install redis` (macOS), or point REDIS_URL at a running Redis.";
 
-function answers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+/** Where a Redis is reached: a TCP host and port, or a Unix socket path. */
+type Address = { host: string; port: number } | { path: string };
+
+const show = (a: Address) => ("path" in a ? `unix://${a.path}` : `${a.host}:${a.port}`);
+
+function answers(at: Address, timeoutMs = 500): Promise<boolean> {
   return new Promise((resolvePromise) => {
-    const sock = connect({ host, port });
+    const sock = connect(at);
     const done = (ok: boolean) => {
       sock.destroy();
       resolvePromise(ok);
@@ -43,44 +48,55 @@ function answers(host: string, port: number, timeoutMs = 500): Promise<boolean> 
 
 const isLoopback = (h: string) => h === "localhost" || h.startsWith("127.") || h === "::1" || h === "[::1]";
 
-/** Makes sure a Redis answers at config.REDIS_URL, starting a private one if allowed; returns it (if started). */
-export async function ensureRedis(config: Config, dataDir: string, log: Logger): Promise<Subprocess | undefined> {
+/**
+ * Makes sure a Redis answers at config.REDIS_URL, starting a private one if allowed. A private one also
+ * listens on a Unix socket in its data dir, and `url` is then that socket's: cheaper per command than
+ * loopback TCP, so the children use it (the TCP port stays open for redis-cli and other machines' tools).
+ */
+export async function ensureRedis(config: Config, dataDir: string, log: Logger): Promise<{ proc: Subprocess; url: string } | undefined> {
   // A cluster is never started here; its clients report unreachable nodes themselves.
   if (/^rediss?\+cluster:/.test(config.REDIS_URL)) return undefined;
-  const url = new URL(config.REDIS_URL);
-  const host = url.hostname.replace(/^\[|\]$/g, "");
-  const port = Number(url.port || 6379);
-  if (await answers(host, port)) {
-    log.info(`using the Redis at ${url.protocol}//${host}:${port}`);
+  const unix = parseUnixUrl(config.REDIS_URL);
+  const url = unix ? undefined : new URL(config.REDIS_URL);
+  const host = url ? url.hostname.replace(/^\[|\]$/g, "") : "";
+  const at: Address = unix ? { path: unix.path } : { host, port: Number(url!.port || 6379) };
+  if (await answers(at)) {
+    log.info(`using the Redis at ${show(at)}`);
     return undefined;
   }
-  if (!config.TASKWIRE_EMBEDDED_REDIS || !isLoopback(host)) {
-    throw new Error(`nothing answers at ${url.protocol}//${host}:${port}; start Redis there or fix REDIS_URL`);
+  if (!config.TASKWIRE_EMBEDDED_REDIS || (!unix && !isLoopback(host))) {
+    throw new Error(`nothing answers at ${show(at)}; start Redis there or fix REDIS_URL`);
   }
   const bin = Bun.which("redis-server");
   if (!bin) throw new Error(INSTALL_REDIS_HINT);
   const dir = resolve(join(dataDir, "redis"));
   mkdirSync(dir, { recursive: true });
+  // The socket sits with the data unless its path would not fit a socket address; then TCP only.
+  const ownSocket = join(dir, "redis.sock");
+  const socket = unix ? unix.path : Buffer.byteLength(ownSocket) <= MAX_SOCKET_PATH ? ownSocket : undefined;
+  const listen = "path" in at ? ["--port", "0"] : ["--port", String(at.port), "--bind", host === "localhost" ? "127.0.0.1" : host];
   const proc = Bun.spawn(
-    [bin, "--port", String(port), "--bind", host === "localhost" ? "127.0.0.1" : host, "--dir", dir,
+    [bin, ...listen, ...(socket ? ["--unixsocket", socket, "--unixsocketperm", "700"] : []), "--dir", dir,
       "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--maxmemory-policy", "noeviction",
       "--logfile", join(dir, "redis.log")],
     { stdout: "ignore", stderr: "inherit" },
   );
   const deadline = Date.now() + 10_000;
-  while (!(await answers(host, port))) {
+  while (!(await answers(at))) {
     if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}; see ${join(dir, "redis.log")}`);
-    if (Date.now() > deadline) throw new Error(`redis-server did not answer on ${port} within 10 s; see ${join(dir, "redis.log")}`);
+    if (Date.now() > deadline) throw new Error(`redis-server did not answer at ${show(at)} within 10 s; see ${join(dir, "redis.log")}`);
     await Bun.sleep(50);
   }
-  log.info(`started a private redis-server (pid ${proc.pid}) on ${host}:${port}, data and AOF in ${dir}`);
-  return proc;
+  const where = "path" in at ? show(at) : `${show(at)}${socket ? ` and unix://${socket}` : ""}`;
+  log.info(`started a private redis-server (pid ${proc.pid}) on ${where}, data and AOF in ${dir}`);
+  return { proc, url: unix ? config.REDIS_URL : socket ? `unix://${socket}` : config.REDIS_URL };
 }
 
 /** Starts Redis if needed, then the server and one worker; resolves when everything has stopped. */
 export async function launch(config: Config, opts: LaunchOptions, log: Logger): Promise<number> {
-  const redis = await ensureRedis(config, opts.dataDir, log);
-  const env = { ...opts.env };
+  const started = await ensureRedis(config, opts.dataDir, log);
+  const redis = started?.proc;
+  const env = { ...opts.env, ...(started ? { REDIS_URL: started.url } : {}) };
   const children: { name: string; proc: Subprocess }[] = [];
   const spawnChild = (name: string, cmd: string[]) => {
     const proc = Bun.spawn(cmd, { env, cwd: opts.cwd, stdout: "inherit", stderr: "inherit", stdin: "ignore" });

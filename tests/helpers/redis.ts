@@ -8,6 +8,8 @@ import { freePort, waitFor } from "./util.ts";
 export interface TestRedis {
   port: number;
   url: string;
+  /** The same Redis through its Unix socket (unix://<dir>/redis.sock). */
+  socketUrl: string;
   dir: string;
   proc: Subprocess;
   /** kill -9 (data survives only through the AOF, if on). */
@@ -23,10 +25,11 @@ export async function startRedis(opts: { aof?: boolean; extraArgs?: string[] } =
   const args = [
     "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
     "--appendonly", opts.aof ? "yes" : "no", ...(opts.aof ? ["--appendfsync", "always"] : []),
-    "--logfile", join(dir, "redis.log"), ...(opts.extraArgs ?? []),
+    "--logfile", join(dir, "redis.log"), "--unixsocket", join(dir, "redis.sock"), "--unixsocketperm", "700",
+    ...(opts.extraArgs ?? []),
   ];
   const r: TestRedis = {
-    port, url: `redis://127.0.0.1:${port}`, dir, proc: undefined as unknown as Subprocess,
+    port, url: `redis://127.0.0.1:${port}`, socketUrl: `unix://${join(dir, "redis.sock")}`, dir, proc: undefined as unknown as Subprocess,
     async kill() {
       r.proc.kill(9);
       await r.proc.exited;
