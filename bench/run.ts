@@ -2,8 +2,8 @@
  * `bun run bench`: for each workload starts a private redis-server, the server and one worker, warms them
  * up, runs bench/load.ts 3 times against them, and writes bench/results/<date>.{json,md,svg}.
  *
- *   bun run bench [--only ws-closed,ws-open] [--seconds 5] [--warmup 1] [--runs 3] [--quick]
- *                 [--sockets-idle 20000] [--autopipeline] [--profile] [--env NAME=value ...] [--label text] [--out dir] [--no-write]
+ *   bun run bench [--only ws-closed,ws-open] [--seconds 5] [--warmup 1] [--settle 10] [--runs 3] [--quick]
+ *                 [--sockets-idle 20000] [--autopipeline] [--profile] [--tcp] [--env NAME=value ...] [--label text] [--out dir] [--no-write]
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
@@ -20,15 +20,21 @@ interface Workload {
   target: string;
   /** Arguments for bench/load.ts (mode first). */
   args: (o: RunOptions) => string[];
+  /** What runs, discarded, between the JIT warm-up burst and the first run (default: args). */
+  settle?: (o: RunOptions) => string[];
 }
 
 interface RunOptions {
   seconds: number;
   warmup: number;
+  /** Seconds of the workload itself, discarded, after the JIT warm-up burst (--settle). */
+  settle: number;
   runs: number;
   socketsIdle: number;
   autopipeline: boolean;
   profile: boolean;
+  /** Server and worker reach Redis over loopback TCP instead of its Unix socket (the private Redis default). */
+  tcp: boolean;
   /** Extra environment for the server and worker (--env NAME=value), e.g. WORKER_CONCURRENCY. */
   env: Record<string, string>;
 }
@@ -69,6 +75,7 @@ const WORKLOADS: Record<string, Workload> = {
     target: "20k sockets: RSS ≤ +100 MB; probe p99 < 5 ms",
     // Several source addresses: past ~10k sockets per address the kernel's ephemeral-port search slows opening a lot.
     args: (o) => ["connections", "--sockets", String(o.socketsIdle), "--rate", "200", "--per-source", "5000"],
+    settle: () => ["ws-open", "--rate", "200", "--sockets", "1"],
   },
 };
 
@@ -83,7 +90,7 @@ interface Stack {
 
 async function startStack(o: RunOptions, profileDir?: string): Promise<Stack> {
   const redis = await startRedis();
-  const env: Record<string, string> = { REDIS_URL: redis.url, TASKWIRE_PREFIX: "bench", RESULT_TTL_S: "600", ...o.env };
+  const env: Record<string, string> = { REDIS_URL: o.tcp ? redis.url : redis.socketUrl, TASKWIRE_PREFIX: "bench", RESULT_TTL_S: "600", ...o.env };
   const bunOptions: string[] = [];
   // A bunfig of our own adds the preload without touching lib/ (a CLI --preload is overridden by bunfig.toml's).
   if (o.autopipeline) bunOptions.push(`--config=${join(ROOT, "bench", "bunfig.autopipeline.toml")}`);
@@ -170,11 +177,13 @@ function parse(argv: string[]) {
       only: { type: "string" },
       seconds: { type: "string" },
       warmup: { type: "string" },
+      settle: { type: "string" },
       runs: { type: "string" },
       quick: { type: "boolean", default: false },
       "sockets-idle": { type: "string" },
       autopipeline: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
+      tcp: { type: "boolean", default: false },
       label: { type: "string", default: "" },
       "no-write": { type: "boolean", default: false },
       env: { type: "string", multiple: true, default: [] },
@@ -195,15 +204,17 @@ function parse(argv: string[]) {
   const o: RunOptions = {
     seconds: num("seconds", values.seconds, q ? 2 : 5, 0.5, 600),
     warmup: num("warmup", values.warmup, q ? 0.5 : 1, 0, 60),
+    settle: num("settle", values.settle, q ? 1 : 10, 0, 600),
     runs: num("runs", values.runs, q ? 1 : 3, 1, 20),
     socketsIdle: num("sockets-idle", values["sockets-idle"], q ? 2_000 : 20_000, 1, 1_000_000),
     autopipeline: values.autopipeline!,
     profile: values.profile!,
+    tcp: values.tcp!,
     env: {},
   };
   const env: Record<string, string> = {};
   for (const kv of values.env!) {
-    const m = kv.match(/^([A-Z_][A-Z0-9_]*)=(.*)$/);
+    const m = kv.match(/^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/);
     if (!m) throw new Error(`--env: expected NAME=value (e.g. WORKER_CONCURRENCY=64); got ${JSON.stringify(kv)}`);
     env[m[1]!] = m[2]!;
   }
@@ -245,6 +256,12 @@ async function main(): Promise<void> {
       // Warm the JIT of all three processes (and Redis' script cache) before anything is measured.
       log("warming up (discarded)…");
       await load(stack, ["ws-closed", "--seconds", String(Math.max(1, o.warmup)), "--warmup", "0", "--quiet"]);
+      // The burst leaves tens of MB of garbage: until collections have shrunk the heap again, GC pauses run
+      // about twice as long and the open loop's p99 is 3-5 ms instead of ~2. Runs measure the steady state.
+      if (o.settle > 0) {
+        log(`settling: ${o.settle} s of the workload itself (discarded)…`);
+        await load(stack, [...(w.settle ?? w.args)(o), "--seconds", String(o.settle), "--warmup", "0", "--quiet"]);
+      }
       for (let i = 1; i <= o.runs; i++) {
         cli(stack.redis, "FLUSHALL"); // the private Redis: keeps payload runs from piling up task data
         cli(stack.redis, "CONFIG", "RESETSTAT");
@@ -267,13 +284,13 @@ async function main(): Promise<void> {
     reports.push({ name, title: w.title, target: w.target, runs });
   }
 
-  const caption = `taskwire bench ${stamp}${label ? ` (${label})` : ""}${o.autopipeline ? ", auto-pipelining on" : ""}${Object.entries(o.env).map(([k, v]) => `, ${k}=${v}`).join("")} — ${provisional ? "provisional, busy" : "idle"} ${host.cores}-core machine`;
+  const caption = `taskwire bench ${stamp}${label ? ` (${label})` : ""}${o.autopipeline ? ", auto-pipelining on" : ""}${o.tcp ? ", Redis over TCP" : ""}${Object.entries(o.env).map(([k, v]) => `, ${k}=${v}`).join("")} — ${provisional ? "provisional, busy" : "idle"} ${host.cores}-core machine`;
   const table = markdownTable(reports);
   const md = [
     `# ${caption}`,
     "",
     `Machine: ${host.cores} × ${host.cpu}, ${host.memGiB} GiB, Linux ${host.kernel}, Bun ${host.bun}, redis-server ${host.redis}; load average at start ${host.loadavgAtStart.join(" ")}. Code: ${host.code}.`,
-    `Load generator, server, one worker (WORKER_CONCURRENCY default) and redis-server all on this box. ${o.runs} run(s) of ${o.seconds} s each after ${o.warmup} s warm-up; medians shown.`,
+    `Load generator, server, one worker (WORKER_CONCURRENCY default) and redis-server all on this box; server and worker reach Redis ${o.tcp ? "over loopback TCP (--tcp)" : "through its Unix socket, as `npm start`'s private Redis does (--tcp: loopback TCP)"}. Warm-up: ${Math.max(1, o.warmup)} s of the closed loop (JIT), then ${o.settle} s of the workload itself (discarded); then ${o.runs} run(s) of ${o.seconds} s each, each after ${o.warmup} s of its own warm-up; medians shown.`,
     "Latency: /ws closed loop = submit to result; open loop = intended send time to result (coordinated omission avoided), with send-to-result in brackets; /async_task/ = socket connect to result, with send-to-result in brackets.",
     (provisional
       ? `**Provisional**: the machine was ${busyAtStart} % busy before the bench started (something else was running).`
