@@ -89,7 +89,16 @@ export async function ensureRedis(config: Config, dataDir: string, log: Logger):
   }
   const where = "path" in at ? show(at) : `${show(at)}${socket ? ` and unix://${socket}` : ""}`;
   log.info(`started a private redis-server (pid ${proc.pid}) on ${where}, data and AOF in ${dir}`);
-  return { proc, url: unix ? config.REDIS_URL : socket ? `unix://${socket}` : config.REDIS_URL };
+  return { proc, url: unix || !socket ? config.REDIS_URL : socketUrl(socket, url!) };
+}
+
+/** The socket's URL, keeping the database and password that `tcp` (the REDIS_URL) names. */
+function socketUrl(path: string, tcp: URL): string {
+  const q = new URLSearchParams();
+  const db = tcp.pathname.replace(/^\//, "");
+  if (db) q.set("db", db);
+  if (tcp.password) q.set("password", decodeURIComponent(tcp.password));
+  return `unix://${path}${q.size ? `?${q}` : ""}`;
 }
 
 /** Starts Redis if needed, then the server and one worker; resolves when everything has stopped. */

@@ -25,7 +25,7 @@ test("npm start with nothing at REDIS_URL starts a private redis-server, serves 
   const log = { text: "" };
   const proc = Bun.spawn([process.execPath, "run", join(ROOT, "scripts", "start.ts")], {
     cwd: ROOT,
-    env: { ...process.env, REDIS_URL: `redis://127.0.0.1:${redisPort}`, PORT: String(port), TASKWIRE_PREFIX: "tw-test-start", TASKWIRE_DATA_DIR: dataRoot },
+    env: { ...process.env, REDIS_URL: `redis://127.0.0.1:${redisPort}/2`, PORT: String(port), TASKWIRE_PREFIX: "tw-test-start", TASKWIRE_DATA_DIR: dataRoot },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -37,12 +37,12 @@ test("npm start with nothing at REDIS_URL starts a private redis-server, serves 
     expect(log.text).toContain(`started a private redis-server`);
     expect(await ping(redisPort)).toBe(true);
     expect(readdirSync(join(dataRoot, "redis"))).toContain("appendonlydir");
-    // Server and worker reach their private Redis through its socket, not the TCP port.
+    // Server and worker reach their private Redis through its socket, not the TCP port, in REDIS_URL's database.
     const socket = join(dataRoot, "redis", "redis.sock");
     expect(log.text).toContain(`and unix://${socket}`);
     const clients = Bun.spawnSync(["redis-cli", "-p", String(redisPort), "client", "list"]).stdout.toString().split("\n");
     for (const role of ["server:command", "server:subscriber", "worker:command", "worker:blocking"]) {
-      expect(clients.find((c) => c.includes(` name=taskwire-${role} `)) ?? `no ${role} client`).toContain(` addr=${socket}:0 `);
+      expect(clients.find((c) => c.includes(` name=taskwire-${role} `)) ?? `no ${role} client`).toMatch(new RegExp(` addr=${socket}:0 .* db=2 `));
     }
 
     const s = await openSocket(`ws://127.0.0.1:${port}/async_task/`);
