@@ -86,7 +86,7 @@ test("with no Redis answering and no redis-server installed, npm start says how 
 }, 30_000);
 
 test("npm start with REDIS_URL=unix://... and nothing on that socket starts a private redis-server there (no TCP port)", async () => {
-  const [port] = [await freePort()];
+  const port = await freePort();
   const dataRoot = mkdtempSync(join(tmpdir(), "taskwire-sock-"));
   const socket = join(dataRoot, "r.sock");
   const log = { text: "" };
@@ -99,7 +99,8 @@ test("npm start with REDIS_URL=unix://... and nothing on that socket starts a pr
   void collect(proc.stdout as ReadableStream<Uint8Array>, log);
   void collect(proc.stderr as ReadableStream<Uint8Array>, log);
   try {
-    await waitFor(() => log.text.includes("taking tasks"), 20_000, `worker\n${log.text}`);
+    await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false), 20_000, `taskwire on ${port}\n${log.text}`);
+    await waitFor(() => log.text.includes("taking tasks"), 10_000, `worker\n${log.text}`);
     expect(log.text).toContain(`started a private redis-server`);
     expect(log.text).toContain(`on unix://${socket},`);
     expect(Bun.spawnSync(["redis-cli", "-s", socket, "config", "get", "port"]).stdout.toString().split("\n")[1]).toBe("0");
