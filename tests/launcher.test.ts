@@ -18,22 +18,33 @@ async function collect(s: ReadableStream<Uint8Array>, into: { text: string }): P
   for await (const chunk of s) into.text += dec.decode(chunk);
 }
 
-test("npm start with nothing at REDIS_URL starts a private redis-server, serves the seed flow, and Ctrl-C stops it all", async () => {
-  const [redisPort, port] = [await freePort(), await freePort()];
-  const dataRoot = mkdtempSync(join(tmpdir(), "taskwire-start-"));
-  // TASKWIRE_DATA_DIR keeps this run's Redis data out of the project's .taskwire/.
+/** `npm start` (scripts/start.ts) with `env`; resolves once /healthz answers and the worker takes tasks. */
+async function npmStart(port: number, env: Record<string, string>): Promise<{ proc: Bun.Subprocess; log: { text: string } }> {
   const log = { text: "" };
   const proc = Bun.spawn([process.execPath, "run", join(ROOT, "scripts", "start.ts")], {
-    cwd: ROOT,
-    env: { ...process.env, REDIS_URL: `redis://127.0.0.1:${redisPort}/2`, PORT: String(port), TASKWIRE_PREFIX: "tw-test-start", TASKWIRE_DATA_DIR: dataRoot },
-    stdout: "pipe",
-    stderr: "pipe",
+    cwd: ROOT, env: { ...process.env, PORT: String(port), ...env }, stdout: "pipe", stderr: "pipe",
   });
   void collect(proc.stdout as ReadableStream<Uint8Array>, log);
   void collect(proc.stderr as ReadableStream<Uint8Array>, log);
   try {
     await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false), 20_000, `taskwire on ${port}\n${log.text}`);
     await waitFor(() => log.text.includes("taking tasks"), 10_000, `worker\n${log.text}`);
+  } catch (err) {
+    proc.kill("SIGKILL");
+    throw err;
+  }
+  return { proc, log };
+}
+
+test("npm start with nothing at REDIS_URL starts a private redis-server, serves the seed flow, and Ctrl-C stops it all", async () => {
+  const [redisPort, port] = [await freePort(), await freePort()];
+  const dataRoot = mkdtempSync(join(tmpdir(), "taskwire-start-"));
+  // TASKWIRE_DATA_DIR keeps this run's Redis data out of the project's .taskwire/.
+  let proc: Bun.Subprocess | undefined;
+  try {
+    const started = await npmStart(port, { REDIS_URL: `redis://127.0.0.1:${redisPort}/2`, TASKWIRE_PREFIX: "tw-test-start", TASKWIRE_DATA_DIR: dataRoot });
+    proc = started.proc;
+    const log = started.log;
     expect(log.text).toContain(`started a private redis-server`);
     expect(await ping(redisPort)).toBe(true);
     expect(readdirSync(join(dataRoot, "redis"))).toContain("appendonlydir");
@@ -56,7 +67,7 @@ test("npm start with nothing at REDIS_URL starts a private redis-server, serves 
     expect(await ping(redisPort)).toBe(false);
     expect(log.text).toContain("stopped");
   } finally {
-    if (proc.exitCode === null) proc.kill("SIGKILL");
+    if (proc?.exitCode === null) proc.kill("SIGKILL");
     Bun.spawnSync(["redis-cli", "-p", String(redisPort), "shutdown", "nosave"]);
     rmSync(dataRoot, { recursive: true, force: true });
   }
@@ -89,18 +100,11 @@ test("npm start with REDIS_URL=unix://... and nothing on that socket starts a pr
   const port = await freePort();
   const dataRoot = mkdtempSync(join(tmpdir(), "taskwire-sock-"));
   const socket = join(dataRoot, "r.sock");
-  const log = { text: "" };
-  const proc = Bun.spawn([process.execPath, "run", join(ROOT, "scripts", "start.ts")], {
-    cwd: ROOT,
-    env: { ...process.env, REDIS_URL: `unix://${socket}?db=3`, PORT: String(port), TASKWIRE_PREFIX: "tw-test-sock", TASKWIRE_DATA_DIR: dataRoot },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  void collect(proc.stdout as ReadableStream<Uint8Array>, log);
-  void collect(proc.stderr as ReadableStream<Uint8Array>, log);
+  let proc: Bun.Subprocess | undefined;
   try {
-    await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false), 20_000, `taskwire on ${port}\n${log.text}`);
-    await waitFor(() => log.text.includes("taking tasks"), 10_000, `worker\n${log.text}`);
+    const started = await npmStart(port, { REDIS_URL: `unix://${socket}?db=3`, TASKWIRE_PREFIX: "tw-test-sock", TASKWIRE_DATA_DIR: dataRoot });
+    proc = started.proc;
+    const log = started.log;
     expect(log.text).toContain(`started a private redis-server`);
     expect(log.text).toContain(`on unix://${socket},`);
     expect(Bun.spawnSync(["redis-cli", "-s", socket, "config", "get", "port"]).stdout.toString().split("\n")[1]).toBe("0");
@@ -116,7 +120,7 @@ test("npm start with REDIS_URL=unix://... and nothing on that socket starts a pr
     proc.kill("SIGINT");
     expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "hung")])).toBe(0);
   } finally {
-    if (proc.exitCode === null) proc.kill("SIGKILL");
+    if (proc?.exitCode === null) proc.kill("SIGKILL");
     Bun.spawnSync(["redis-cli", "-s", socket, "shutdown", "nosave"]);
     rmSync(dataRoot, { recursive: true, force: true });
   }
