@@ -50,7 +50,7 @@ const isLoopback = (h: string) => h === "localhost" || h.startsWith("127.") || h
 
 /**
  * Makes sure a Redis answers at config.REDIS_URL, starting a private one if allowed. A private one also
- * listens on a Unix socket in its data dir, and `url` is then that socket's: cheaper per command than
+ * listens on a Unix socket in its data dir, and `url` is then that socket's: cheaper for Redis per command than
  * loopback TCP, so the children use it (the TCP port stays open for redis-cli and other machines' tools).
  */
 export async function ensureRedis(config: Config, dataDir: string, log: Logger): Promise<{ proc: Subprocess; url: string } | undefined> {
