@@ -1,8 +1,8 @@
-/** The worker process: config -> Redis clients (command, subscriber, one blocking per queue shard, and on one Redis one per shard for hand-offs) -> the take/run loops. SIGTERM drains within WORKER_GRACE_MS and exits 0. */
+/** The worker process: config -> Redis clients (command, subscriber, one blocking per queue shard) -> the take/run loops. SIGTERM drains within WORKER_GRACE_MS and exits 0. */
 import { ConfigError, loadConfig, type Config } from "./lib/config.ts";
 import { makeKeys } from "./lib/keys.ts";
 import { type Logger, makeLogger } from "./lib/log.ts";
-import { createRedis, isCluster, waitReady } from "./lib/redis.ts";
+import { createRedis, waitReady } from "./lib/redis.ts";
 import { agreeOnShards } from "./lib/shard-count.ts";
 import { Worker } from "./lib/worker.ts";
 import { redactUrl } from "./server.ts";
@@ -12,13 +12,11 @@ export async function startWorker(config: Config, log: Logger): Promise<{ worker
   const name = "taskwire-worker";
   const command = createRedis(config.REDIS_URL, "command", log, name);
   const blocking = Array.from({ length: config.queueShards }, () => createRedis(config.REDIS_URL, "blocking", log, name));
-  // One Redis: a parked worker also waits on its hand-off list (lib/lua/handing.lua), one more connection per shard.
-  const handoff = isCluster(command) ? [] : Array.from({ length: config.queueShards }, () => createRedis(config.REDIS_URL, "handoff", log, name));
   const subscriber = createRedis(config.REDIS_URL, "subscriber", log, name);
-  await Promise.all([command, ...blocking, ...handoff, subscriber].map((c) => waitReady(c, 10_000)));
+  await Promise.all([command, ...blocking, subscriber].map((c) => waitReady(c, 10_000)));
   const keys = makeKeys(config.TASKWIRE_PREFIX, config.queueShards);
   await agreeOnShards(command, keys);
-  const worker = new Worker({ command, blocking, handoff, subscriber }, keys, {
+  const worker = new Worker({ command, blocking, subscriber }, keys, {
     concurrency: config.WORKER_CONCURRENCY,
     ttlS: config.RESULT_TTL_S,
     heartbeatMs: config.WORKER_HEARTBEAT_MS,

@@ -13,10 +13,6 @@
  *   <p>:{q<i>}:queue         list   shard i: task ids waiting (LPUSH in, taken from the right)
  *   <p>:{q<i>}:active:<wid>  list   shard i: ids a worker has taken from it (processing list)
  *   <p>:{q<i>}:delayed       zset   shard i: ids waiting for a retry, scored by due time (ms)
- *   <p>:{q<i>}:parked        zset   shard i, one Redis: workers waiting for a hand-off, scored by when
- *                                   their wait ends (Redis clock, ms; lib/lua/handing.lua)
- *   <p>:{q<i>}:handoff:<wid> list   shard i, one Redis: tasks started for a parked worker, not yet popped
- *                                   (or "", the wake-up of lib/lua/unpark.lua); dropped by its next take
  *   <p>:{q}:workers          zset   worker ids scored by last heartbeat (ms)
  *   <p>:{q}:worker:<wid>     string JSON: host, pid, concurrency, running ids (same slot as
  *                                   workers, so a heartbeat is one MULTI)                      TTL dead-after
@@ -44,8 +40,6 @@ export interface Keys {
   queue(shard?: number): string;
   active(workerId: string, shard?: number): string;
   delayed(shard?: number): string;
-  parked(shard?: number): string;
-  handoff(workerId: string, shard?: number): string;
   workers: string;
   worker(workerId: string): string;
   /** The fleet's agreed queue shard count. */
@@ -74,8 +68,6 @@ export function makeKeys(prefix: string, shards = 1): Keys {
     queue: (i) => `${q(i)}:queue`,
     active: (wid, i) => `${q(i)}:active:${wid}`,
     delayed: (i) => `${q(i)}:delayed`,
-    parked: (i) => `${q(i)}:parked`,
-    handoff: (wid, i) => `${q(i)}:handoff:${wid}`,
     workers: `${q()}:workers`,
     worker: (wid) => `${q()}:worker:${wid}`,
     shardCount: `${q()}:shards`,

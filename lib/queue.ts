@@ -7,8 +7,6 @@ import { newTaskId } from "./ids.ts";
 import type { Keys } from "./keys.ts";
 import { type Logger, makeLogger } from "./log.ts";
 import { Batch } from "./batch.ts";
-import { handoffArgs } from "./handoff.ts";
-import { isCluster } from "./redis.ts";
 import type { ScriptedRedis } from "./scripts.ts";
 import { Tally } from "./tally.ts";
 
@@ -65,14 +63,7 @@ export class Queue {
   ) {
     this.tally = new Tally(redis, keys, log);
     this.batch = new Batch(redis);
-    this.single = !isCluster(redis);
-    this.handoff = Array.from({ length: keys.shards }, (_, i) => handoffArgs(keys, i, this.single));
   }
-
-  private readonly single: boolean;
-
-  /** Per shard, what dispatch.lua needs to hand a new task to a parked worker (one Redis; "" on a cluster). */
-  private readonly handoff: string[][];
 
   /** Submits arriving in one turn of the event loop are written with one pipeline. */
   private readonly batch: Batch;
@@ -118,26 +109,20 @@ export class Queue {
     const ttl = this.limits.ttlS;
     let taskId = id;
     if (v.key !== "") taskId = ((await this.redis.set(k.idem(v.key), id, "EX", ttl, "NX", "GET")) as string | null) ?? id;
-    const shard = this.nextShard++ % k.shards;
-    const now = Date.now();
-    const args = [taskId, v.task, v.argsJson, v.optsJson, now, ttl, v.key, taskId === id ? inbox : ""] as const;
-    // Queued, or started and handed to a parked worker (lib/lua/handing.lua).
-    const dispatch = (r: ScriptedRedis) => r.twDispatch(k.queue(shard), taskId, "LPUSH", now, ttl, ...this.handoff[shard]!);
+    const queue = k.queue(this.nextShard++ % k.shards);
+    const args = [taskId, v.task, v.argsJson, v.optsJson, Date.now(), ttl, v.key, taskId === id ? inbox : ""] as const;
     let created: number;
     let state: string;
-    if (taskId === id && this.single) {
-      // A new id on one Redis: created and queued (or handed over) by one script.
-      [created, state] = await this.batch.one((r) => r.twSubmit(k.task(taskId), k.queue(shard), ...args.slice(1), taskId, ...this.handoff[shard]!));
-    } else if (taskId === id) {
+    if (taskId === id) {
       // A new id: queue it unconditionally, in one round trip with the write (only a resend of this
       // very call can find the id existing, and a duplicate queue entry is skipped).
       [[created, state]] = (await this.batch.inOrder([
         (r) => r.twEnqueue(k.task(taskId), ...args.slice(1)),
-        dispatch,
+        (r) => r.lpush(queue, taskId),
       ])) as [[number, string]];
     } else {
       [created, state] = await this.redis.twEnqueue(k.task(taskId), ...args.slice(1));
-      if (state === "queued") await dispatch(this.redis);
+      if (state === "queued") await this.redis.lpush(queue, taskId);
     }
     if (created === 1) this.tally.count(`submitted:${v.task}`);
     return { id: taskId, created: created === 1 };

@@ -1,7 +1,7 @@
 /**
  * Creates taskwire's Redis clients, one per role: `command` (scripts and reads), `blocking` (BLMOVE:
- * never times a request out), `handoff` (a parked worker's BLPOP, one Redis only; as `blocking`),
- * `subscriber` (pub/sub) and `inbox` (a server's inbox channel, one Redis only), on one Redis or on a Redis Cluster (ioredis `Cluster`, from a redis+cluster:// URL). Every client
+ * never times a request out), `subscriber` (pub/sub) and `inbox` (a server's inbox channel, one Redis
+ * only), on one Redis or on a Redis Cluster (ioredis `Cluster`, from a redis+cluster:// URL). Every client
  * reconnects by itself with backoff. A unix:// URL reaches a Redis on this machine through its socket,
  * which costs Redis a little less CPU per command than loopback TCP (README "Performance").
  */
@@ -12,7 +12,7 @@ import type { Logger } from "./log.ts";
 import { type Client, type ScriptedRedis, withScripts } from "./scripts.ts";
 import { ShardSubscriber } from "./shard-subscriber.ts";
 
-export type Role = "command" | "blocking" | "handoff" | "subscriber" | "inbox";
+export type Role = "command" | "blocking" | "subscriber" | "inbox";
 
 /** Longest pause between two reconnect attempts: a client is back at most this long after Redis is. */
 export const RECONNECT_MAX_MS = 2_000;
@@ -27,7 +27,7 @@ export function createRedis(url: string, role: Role, log: Logger, name: string):
     // Commands fail at once while Redis is down, so a submit gets `unavailable` instead of hanging.
     // Scripts are idempotent by id, so the one resend of an unanswered command is safe.
     enableOfflineQueue: role !== "command",
-    maxRetriesPerRequest: role === "blocking" || role === "handoff" ? null : 1,
+    maxRetriesPerRequest: role === "blocking" ? null : 1,
   };
   const target = parseClusterUrl(url);
   const socket = parseUnixUrl(url);

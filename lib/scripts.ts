@@ -1,16 +1,12 @@
 /**
  * Loads the Lua scripts in lib/lua/ into an ioredis client (single Redis or Cluster) as typed commands
  * (EVALSHA, EVAL on NOSCRIPT). Each script touches only the keys it declares, all in one slot, except
- * where a single Redis hands tasks to parked workers (handing.lua: twTakeStart and twSubmit always,
- * twDispatch and twPromote when given a parked set).
+ * twTakeStart, which only a single Redis runs (see take_start.lua).
  */
 import type { Cluster, Redis } from "ioredis";
 import cancel from "./lua/cancel.lua" with { type: "text" };
 import enqueue from "./lua/enqueue.lua" with { type: "text" };
-import enqueuing from "./lua/enqueuing.lua" with { type: "text" };
-import dispatch from "./lua/dispatch.lua" with { type: "text" };
 import finish from "./lua/finish.lua" with { type: "text" };
-import handing from "./lua/handing.lua" with { type: "text" };
 import prelude from "./lua/prelude.lua" with { type: "text" };
 import progress from "./lua/progress.lua" with { type: "text" };
 import promote from "./lua/promote.lua" with { type: "text" };
@@ -18,9 +14,7 @@ import requeue from "./lua/requeue.lua" with { type: "text" };
 import retry from "./lua/retry.lua" with { type: "text" };
 import start from "./lua/start.lua" with { type: "text" };
 import starting from "./lua/starting.lua" with { type: "text" };
-import submit from "./lua/submit.lua" with { type: "text" };
 import take from "./lua/take.lua" with { type: "text" };
-import unpark from "./lua/unpark.lua" with { type: "text" };
 import takeStart from "./lua/take_start.lua" with { type: "text" };
 
 type Arg = string | number;
@@ -28,40 +22,32 @@ type Cmd<R> = (...args: Arg[]) => Promise<R>;
 
 export interface Scripts {
   twEnqueue: Cmd<[0 | 1, string]>;
-  /** One Redis only: twEnqueue, then twDispatch of a new id. */
-  twSubmit: Cmd<[0 | 1, string]>;
   twTake: Cmd<string[]>;
   twStart: Cmd<[string, string, string, number, string] | null>;
-  /** One Redis only: [taken, parked (0|1), then a hand-off entry for each started task]. */
-  twTakeStart: Cmd<[number, number, ...string[]]>;
-  /** The worker a queued id was handed to, or null (queued). */
-  twDispatch: Cmd<string | null>;
+  /** One Redis only: [taken, then id, task, args, opts, attempt for each started]. */
+  twTakeStart: Cmd<(string | number)[]>;
   twProgress: Cmd<number>;
   twFinish: Cmd<number>;
   twRetry: Cmd<number>;
   twCancel: Cmd<[string, string]>;
   twRequeue: Cmd<[string, string]>;
   twPromote: Cmd<number>;
-  twUnpark: Cmd<number>;
 }
 
 export type Client = Redis | Cluster;
 export type ScriptedRedis = Client & Scripts;
 
 const definitions: Record<keyof Scripts, { keys: number; lua: string }> = {
-  twEnqueue: { keys: 1, lua: enqueuing + enqueue },
-  twSubmit: { keys: 2, lua: enqueuing + starting + handing + submit },
+  twEnqueue: { keys: 1, lua: enqueue },
   twTake: { keys: 2, lua: take },
   twStart: { keys: 2, lua: starting + start },
-  twTakeStart: { keys: 2, lua: starting + handing + takeStart },
-  twDispatch: { keys: 1, lua: starting + handing + dispatch },
+  twTakeStart: { keys: 2, lua: starting + takeStart },
   twProgress: { keys: 3, lua: prelude + progress },
   twFinish: { keys: 3, lua: prelude + finish },
   twRetry: { keys: 3, lua: prelude + retry },
   twCancel: { keys: 3, lua: prelude + cancel },
   twRequeue: { keys: 3, lua: prelude + requeue },
-  twPromote: { keys: 2, lua: starting + handing + promote },
-  twUnpark: { keys: 2, lua: unpark },
+  twPromote: { keys: 2, lua: promote },
 };
 
 export function withScripts<C extends Client>(redis: C): C & Scripts {

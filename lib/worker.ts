@@ -11,16 +11,14 @@ import { isRedisDown } from "./errors.ts";
 import type { Keys } from "./keys.ts";
 import type { Logger } from "./log.ts";
 import { Batch } from "./batch.ts";
-import { handoffArgs, parseHandoff } from "./handoff.ts";
 import { RECONNECT_MAX_MS } from "./redis.ts";
 import type { Client, ScriptedRedis } from "./scripts.ts";
 import { Tally } from "./tally.ts";
 import { HandBack } from "./worker/handback.ts";
 import { Outcomes } from "./worker/outcomes.ts";
 import { type Running, Stop, parseOptions } from "./worker/run-state.ts";
-import { Pending } from "./worker/pending.ts";
 import { Slots } from "./worker/slots.ts";
-import { type Started, Taker } from "./worker/take.ts";
+import { Taker } from "./worker/take.ts";
 
 /** How long a stopping worker keeps trying to hand its tasks back before leaving them to the reaper. */
 const HANDBACK_RETRY_MS = 5_000;
@@ -28,8 +26,6 @@ const HANDBACK_RETRY_MS = 5_000;
 const QUIET_WAIT_MS = 0.25;
 /** At low rates, finished ids are dropped from our processing list this many at a time. */
 const DROP_BATCH = 64;
-/** How long a parked worker waits for a hand-off before it takes again (s); its credit ends 100 ms sooner. */
-const PARK_WAIT_S = 2;
 /** Heartbeats between two checks of our own processing list for ids we hold but do not run. */
 const AUDIT_EVERY = 10;
 
@@ -47,8 +43,6 @@ export interface WorkerClients {
   command: ScriptedRedis;
   /** One per queue shard (keys.shards): a BLMOVE holds its connection. */
   blocking: Client[];
-  /** One Redis: one per queue shard, for the BLPOP of a parked worker (none on a cluster). */
-  handoff: Client[];
   subscriber: Client;
 }
 
@@ -93,7 +87,7 @@ export class Worker {
     this.done = Array.from({ length: keys.shards }, () => []);
     this.outcomes = new Outcomes(batch, keys, settings, this.tally, log, this.done, () => this.promote());
     this.handBack = new HandBack(clients.command, keys, settings, this.tally);
-    this.taker = new Taker(clients.command, keys, this.id, settings, this.done, batch);
+    this.taker = new Taker(clients.command, keys, this.id, settings, this.done);
   }
 
   private activeKey(shard: number): string {
@@ -122,9 +116,7 @@ export class Worker {
     this.timers.push(setInterval(() => void this.tick(), this.settings.heartbeatMs));
     // Safety net for retries whose own timer died with the worker that scheduled them.
     this.timers.push(setInterval(() => void this.promote(), 1_000));
-    this.clients.handoff.forEach((c, shard) => c.on("ready", () => (this.auditDue[shard] = true)));
-    const loop = (shard: number) => (this.taker.parks ? this.parkingLoop(shard) : this.loop(shard));
-    this.loopDone = Promise.all(this.clients.blocking.map((_, shard) => loop(shard))).then(() => {});
+    this.loopDone = Promise.all(this.clients.blocking.map((_, shard) => this.loop(shard))).then(() => {});
   }
 
   /**
@@ -133,7 +125,7 @@ export class Worker {
    * After a take came back short the queue was empty: the next turn goes straight to BLMOVE, and unless
    * BLMOVE had to wait (a quiet queue), the take for the other free slots rides with the moved id's start
    * (one round trip for both). On one Redis a take also starts what it takes (one round trip); on a
-   * cluster the ids it took start next. (One Redis: parkingLoop.)
+   * cluster the ids it took start next.
    */
   private async loop(shard: number): Promise<void> {
     const blocking = this.clients.blocking[shard]!;
@@ -174,7 +166,7 @@ export class Worker {
           if (want) idle = moved < want;
           held -= started.length;
           failures = 0;
-          for (const t of started) this.run(shard, ...t);
+          for (const [id, task, args, opts, attempt] of started) this.run(id, shard, task, args, opts, attempt);
           ids = taken;
           want = undefined;
         }
@@ -191,79 +183,7 @@ export class Worker {
     }
   }
 
-  /**
-   * Takes from one shard on one Redis. While the queue has ids it takes and starts them as loop() does
-   * (take_start.lua). Once a take comes back short, it parks (lib/lua/handing.lua): the next id queued is
-   * started for it by the script that queues it and handed over on its hand-off list, where it waits in
-   * BLPOP; its next park rides with that task's outcome (one pipeline), so a task costs the worker two
-   * round trips, not three. Parked, it also watches the queue itself, for ids queued while no credit was
-   * there to take them (credits lost to a Redis restart or FLUSHALL, ids pushed by a server without
-   * hand-off): a BLMOVE from the queue's tail to its tail leaves the list as it was and only wakes us to
-   * take; that wait may come back later, while the loop takes, and is picked up at the top of a turn.
-   */
-  private async parkingLoop(shard: number): Promise<void> {
-    const handWait = new Pending<[string, string] | null>();
-    const queueWait = new Pending<string | null>();
-    const handoffKey = this.keys.handoff(this.id, shard);
-    const queue = this.keys.queue(shard);
-    /** Started for us (handed over), waiting for a slot. */
-    const handed: Started[] = [];
-    let failures = 0;
-    let idle = false;
-    while (!this.stopping) {
-      let held = 0;
-      try {
-        const h = handWait.take();
-        if (h && h[1] !== "") handed.push(parseHandoff(h[1])); // "": unpark.lua's wake-up
-        if (queueWait.take()) idle = false;
-        if (this.auditDue[shard]) await this.audit(shard, handed.map((t) => t[0]));
-        if (!(await this.slots.acquire())) break;
-        held = 1 + this.slots.grab(this.settings.concurrency);
-        for (; held > 0 && handed.length > 0; held--) this.run(shard, ...handed.shift()!);
-        if (held > 0 && !idle) {
-          // Busy: let the other handlers that end in this turn free their slots too, and take for all at once.
-          if (this.running.size > 0) await new Promise((r) => setImmediate(r));
-          held += this.slots.grab(this.settings.concurrency);
-          const r = await this.taker.begin(shard, [], held);
-          idle = r.moved < held;
-          held -= r.started.length;
-          for (const t of r.started) this.run(shard, ...t);
-        } else if (held > 0) {
-          // The BLPOP leaves with the park (two sockets, one turn), so Redis reads both in one wake-up. A park
-          // that takes instead leaves it waiting, harmless: without a credit nothing is handed to us.
-          const handoff = () => handWait.wait(() => this.clients.handoff[shard]!.blpop(handoffKey, PARK_WAIT_S));
-          void handoff();
-          const r = await this.taker.begin(shard, [], held, PARK_WAIT_S * 1000 - 100);
-          idle = r.moved < held;
-          held -= r.started.length;
-          for (const t of r.started) this.run(shard, ...t);
-          if (r.parked) {
-            this.slots.release(held);
-            held = 0;
-            await Promise.race([handoff(), queueWait.wait(() => this.clients.blocking[shard]!.blmove(queue, queue, "RIGHT", "RIGHT", PARK_WAIT_S))]);
-            if (handWait.waiting) {
-              // Woken by the queue, still parked: withdraw our credit (waking our BLPOP) and wait for what it
-              // brings, so nothing is handed to us on top of the slots the take will fill.
-              await this.clients.command.twUnpark(this.keys.parked(shard), handoffKey, this.id);
-              await handoff();
-            }
-          }
-        }
-        failures = 0;
-        this.slots.release(held);
-        held = 0;
-      } catch (err) {
-        this.slots.release(held);
-        if (this.stopping) break;
-        // Redis is down or restarting: back off exponentially (capped), then try again.
-        failures++;
-        if (failures === 1 || !isRedisDown(err)) this.log.warn("claim failed; retrying", String(err));
-        await Bun.sleep(Math.min(50 * 2 ** failures, 2_000));
-      }
-    }
-  }
-
-  private run(shard: number, id: string, name: string, argsJson: string, optsJson: string, attempt: number): void {
+  private run(id: string, shard: number, name: string, argsJson: string, optsJson: string, attempt: number): void {
     // An AbortController costs more than a no-op task: made only for a handler that reads ctx.signal.
     let abort: AbortController | undefined;
     let reject: ((s: Stop) => void) | undefined;
@@ -372,13 +292,12 @@ export class Worker {
   }
 
   /** Hands back ids in our processing list for `shard` that no handler here runs. Called by that shard's loop only. */
-  private async audit(shard: number, waiting: string[] = []): Promise<void> {
+  private async audit(shard: number): Promise<void> {
     this.auditDue[shard] = false;
     let n: number;
     try {
-      // Ids whose outcome is written (finished, or waiting in the delayed set), and ids this loop holds
-      // for a free slot, are not orphans.
-      n = await this.handBack.requeue(this.id, "orphan", [shard], new Set([...this.running.keys(), ...this.done[shard]!, ...waiting]));
+      // Ids whose outcome is written (finished, or waiting in the delayed set) are not orphans.
+      n = await this.handBack.requeue(this.id, "orphan", [shard], new Set([...this.running.keys(), ...this.done[shard]!]));
     } catch (err) {
       this.auditDue[shard] = true; // Redis still down: try again on the next turn
       throw err;
@@ -390,8 +309,7 @@ export class Worker {
     const k = this.keys;
     for (let shard = 0; shard < k.shards; shard++) {
       try {
-        await this.clients.command.twPromote(k.delayed(shard), k.queue(shard), Date.now(), 1000, this.settings.ttlS,
-          ...handoffArgs(k, shard, this.taker.parks));
+        await this.clients.command.twPromote(k.delayed(shard), k.queue(shard), Date.now(), 1000);
       } catch {
         // next tick tries again
       }
@@ -411,8 +329,7 @@ export class Worker {
     this.stopping = true;
     this.slots.close();
     this.slotFree?.();
-    // Interrupts a pending BLMOVE or BLPOP; what they moved or handed to us is handed back below.
-    for (const b of [...this.clients.blocking, ...this.clients.handoff]) b.disconnect();
+    for (const b of this.clients.blocking) b.disconnect(); // interrupts a pending BLMOVE; what it moved is handed back below
     await this.loopDone.catch(() => {});
     const deadline = Date.now() + graceMs;
     // Heartbeats go on meanwhile, or a grace period longer than WORKER_DEAD_MS would get our tasks reaped.

@@ -1,11 +1,9 @@
 /**
  * The queue's scripts against a real redis-server: what take_start.lua (one Redis) starts, skips and drops,
- * the same as take.lua then start.lua; parking and hand-off (handing.lua); and what enqueue tells a submit
- * that lost a race on its own key.
+ * the same as take.lua then start.lua; and what enqueue tells a submit that lost a race on its own key.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { handoffArgs, parseHandoff } from "../lib/handoff.ts";
-import { type Keys, makeKeys } from "../lib/keys.ts";
+import { makeKeys } from "../lib/keys.ts";
 import { makeLogger } from "../lib/log.ts";
 import { Queue } from "../lib/queue.ts";
 import { createRedis, waitReady } from "../lib/redis.ts";
@@ -38,15 +36,14 @@ test("take_start takes up to n ids, starts the startable ones once, and keeps on
   const k = await seed(uniquePrefix("take-start"));
   const active = k.active("w1");
   await c.rpush(active, "old"); // an id whose outcome is written: dropped by this take
-  const rows = await c.twTakeStart(k.queue(), active, 3, 5, "w1", 60, k.task(""), k.events(""), k.parked(), k.handoff("w1"), 1000, "old");
-  // Three taken (c, a, b), so no park; b is cancelled and skipped; each started one is a hand-off entry.
-  expect(rows).toEqual([3, 0, 'c\ntest_task\n1\n{}\n{"task_id":"c"}', 'a\ntest_task\n1\n{}\n{"task_id":"a"}']);
-  expect(parseHandoff(rows[2] as string)).toEqual(["c", "test_task", '{"task_id":"c"}', "{}", 1]);
+  const rows = await c.twTakeStart(k.queue(), active, 3, 5, "w1", 60, k.task(""), k.events(""), "old");
+  // Three taken (c, a, b); b is cancelled and skipped; each started row is id, task, args, opts, attempt.
+  expect(rows).toEqual([3, "c", "test_task", '{"task_id":"c"}', "{}", 1, "a", "test_task", '{"task_id":"a"}', "{}", 1]);
   expect(await c.lrange(active, 0, -1)).toEqual(["a", "c"]);
   expect(await c.hmget(k.task("a"), "state", "worker", "started", "attempts")).toEqual(["running", "w1", "5", "1"]);
   expect(await c.hget(k.task("b"), "state")).toBe("cancelled");
   // The duplicate entry of a is taken but not started again; the queue is then empty.
-  expect(await c.twTakeStart(k.queue(), active, 5, 6, "w1", 60, k.task(""), k.events(""), k.parked(), k.handoff("w1"), 0)).toEqual([1, 0]);
+  expect(await c.twTakeStart(k.queue(), active, 5, 6, "w1", 60, k.task(""), k.events(""))).toEqual([1]);
   expect(await c.lrange(active, 0, -1)).toEqual(["a", "c"]);
   expect(await c.hget(k.task("a"), "attempts")).toBe("1");
   expect(await c.llen(k.queue())).toBe(0);
@@ -87,77 +84,4 @@ test("a progress report sent twice (a client's resend after a dropped connection
   expect(await report(1, '"a"')).toBe(0); // the resend
   expect(await report(2, '"b"')).toBe(2);
   expect(await c.lrange(k.events("p"), 0, -1)).toEqual(['1 p {"type":"progress","id":"p","seq":1,"data":"a"}', '2 p {"type":"progress","id":"p","seq":2,"data":"b"}']);
-});
-
-/** take_start for worker `w` on shard 0 that parks for `parkMs` when it gets nothing. */
-function park(k: Keys, w: string, n: number, parkMs: number) {
-  return c.twTakeStart(k.queue(), k.active(w), n, 7, w, 60, k.task(""), k.events(""), k.parked(), k.handoff(w), parkMs);
-}
-
-function dispatch(k: Keys, id: string) {
-  return c.twDispatch(k.queue(), id, "LPUSH", 8, 60, ...handoffArgs(k, 0, true));
-}
-
-test("a worker that finds nothing parks; the next id queued is started for it and handed over, and its credit is used up", async () => {
-  const k = makeKeys(uniquePrefix("park"));
-  expect(await park(k, "w1", 4, 60_000)).toEqual([0, 1]);
-  expect(await park(k, "w2", 4, 60_000)).toEqual([0, 1]);
-  for (const id of ["x", "y", "z"]) await c.twEnqueue(k.task(id), "test_task", `{"task_id":"${id}"}`, "{}", 1, 60, "", "");
-  // The worker parked first gets the first id; each credit hands one task; with none left, ids are queued.
-  expect(await dispatch(k, "x")).toBe("w1");
-  expect(await dispatch(k, "y")).toBe("w2");
-  expect(await dispatch(k, "z")).toBeNull();
-  expect(await c.lrange(k.queue(), 0, -1)).toEqual(["z"]);
-  expect(await c.lrange(k.handoff("w1"), 0, -1)).toEqual(['x\ntest_task\n1\n{}\n{"task_id":"x"}']);
-  expect(await c.lrange(k.active("w1"), 0, -1)).toEqual(["x"]);
-  expect(await c.hmget(k.task("x"), "state", "worker", "attempts", "started")).toEqual(["running", "w1", "1", "8"]);
-  expect(await c.zcard(k.parked())).toBe(0);
-  // w1's next take collects its hand-off first, then takes from the queue: z, started once.
-  const rows = await park(k, "w1", 4, 60_000);
-  expect(rows.slice(0, 2)).toEqual([1, 0]);
-  expect(rows.slice(2).map((e) => parseHandoff(e as string)[0])).toEqual(["x", "z"]);
-  expect(await c.llen(k.handoff("w1"))).toBe(0);
-  expect(await c.lrange(k.active("w1"), 0, -1)).toEqual(["z", "x"]);
-});
-
-test("a parked worker's credit ends with its wait (Redis's clock), and a take withdraws it", async () => {
-  const k = makeKeys(uniquePrefix("park-expiry"));
-  await c.twEnqueue(k.task("a"), "test_task", "{}", "{}", 1, 60, "", "");
-  expect(await park(k, "w1", 1, 30)).toEqual([0, 1]);
-  await Bun.sleep(60);
-  expect(await dispatch(k, "a")).toBeNull(); // w1 stopped waiting: a is queued, not handed to it
-  expect(await c.lrange(k.queue(), 0, -1)).toEqual(["a"]);
-  expect(await c.zcard(k.parked())).toBe(0);
-  // A take that finds work does not park, and withdraws a credit left from before.
-  await c.zadd(k.parked(), Date.now() + 60_000, "w1");
-  expect((await park(k, "w1", 1, 60_000)).slice(0, 2)).toEqual([1, 0]);
-  expect(await c.zcard(k.parked())).toBe(0);
-});
-
-test("promote hands a due retry to a parked worker; a cluster (no parked set) only queues", async () => {
-  const k = makeKeys(uniquePrefix("promote-handoff"));
-  for (const id of ["r1", "r2"]) {
-    await c.twEnqueue(k.task(id), "test_task", "{}", "{}", 1, 60, "", "");
-    await c.zadd(k.delayed(), 5, id);
-  }
-  expect(await park(k, "w1", 1, 60_000)).toEqual([0, 1]);
-  expect(await c.twPromote(k.delayed(), k.queue(), 10, 100, 60, ...handoffArgs(k, 0, true))).toBe(2);
-  expect(await c.lrange(k.handoff("w1"), 0, -1)).toEqual(["r1\ntest_task\n1\n{}\n{}"]);
-  expect(await c.lrange(k.queue(), 0, -1)).toEqual(["r2"]);
-  await c.zadd(k.delayed(), 5, "r3");
-  await c.twEnqueue(k.task("r3"), "test_task", "{}", "{}", 1, 60, "", "");
-  expect((await park(k, "w2", 1, 60_000)).slice(0, 2)).toEqual([1, 0]); // takes r2
-  expect(await park(k, "w2", 1, 60_000)).toEqual([0, 1]);
-  expect(await c.twPromote(k.delayed(), k.queue(), 10, 100, 60, ...handoffArgs(k, 0, false))).toBe(1);
-  expect(await c.lrange(k.queue(), 0, -1)).toEqual(["r3"]); // not handed: the cluster form never touches other keys
-});
-
-test("a task handed to a worker that never popped it goes back as it was (requeue mode unseen): no loss, no event", async () => {
-  const k = makeKeys(uniquePrefix("unseen"));
-  await c.twEnqueue(k.task("u"), "test_task", "{}", "{}", 1, 60, "", "");
-  await park(k, "dead", 1, 60_000);
-  expect(await dispatch(k, "u")).toBe("dead");
-  expect(await c.twRequeue(k.task("u"), k.events("u"), k.channel("u"), "u", "dead", "unseen", 9, 60, 3)).toEqual(["push", "test_task"]);
-  expect(await c.hmget(k.task("u"), "state", "attempts", "stalls", "seq")).toEqual(["queued", "0", "0", "0"]);
-  expect(await c.llen(k.events("u"))).toBe(0);
 });

@@ -9,8 +9,6 @@
     shutdown  the worker is stopping: the interrupted attempt is not counted
     orphan    a live worker hands back an id it holds but does not run (a start whose reply was lost
               while Redis restarted)
-    unseen    the task was started for a parked worker and still sits in its hand-off list: the worker
-              never saw it, so it goes back as it was (queued, the attempt not counted, no event)
   Input:
     KEYS[1] task hash  KEYS[2] events list  KEYS[3] task channel
     ARGV[1] id  ARGV[2] worker id  ARGV[3] mode  ARGV[4] now (ms)  ARGV[5] ttl (s)  ARGV[6] max losses
@@ -29,10 +27,6 @@ local attempts = tonumber(f[4] or "0")
 if f[3] == "1" then
   finish_task(id, "cancelled", "", ARGV[4], tonumber(ARGV[5]), f[7])
   return {"cancelled", name}
-end
-if mode == "unseen" then
-  redis.call("HSET", KEYS[1], "state", "queued", "attempts", math.max(attempts - 1, 0))
-  return {"push", name}
 end
 if lost and stalls > tonumber(ARGV[6]) then
   finish_task(id, "failed",

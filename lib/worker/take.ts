@@ -2,13 +2,12 @@
  * The round trip that starts taken ids and takes more from a queue shard (on one Redis one script does
  * both), and what its reply means.
  */
-import type { Batch } from "../batch.ts";
-import { type Started, parseHandoff } from "../handoff.ts";
 import type { Keys } from "../keys.ts";
 import { type Step, isCluster, together } from "../redis.ts";
 import type { ScriptedRedis } from "../scripts.ts";
 
-export type { Started };
+/** A task a worker started: id, task name, args JSON, options JSON, attempt. */
+export type Started = [string, string, string, string, number];
 
 export class Taker {
   constructor(
@@ -19,14 +18,12 @@ export class Taker {
     private readonly settings: { readonly ttlS: number },
     /** The worker's, per shard: ids whose outcome is written; the next take drops them from the processing list. */
     private readonly done: string[][],
-    /** The outcome writes' pipeline: a park rides with the outcomes of its turn. */
-    private readonly batch: Batch,
   ) {
-    this.parks = !isCluster(command);
+    this.single = !isCluster(command);
   }
 
-  /** One Redis: a take also starts what it takes, and a worker with nothing to take parks (take_start.lua). */
-  readonly parks: boolean;
+  /** One Redis: a take also starts what it takes (take_start.lua). */
+  private readonly single: boolean;
 
   private activeKey(shard: number): string {
     return this.keys.active(this.id, shard);
@@ -36,11 +33,9 @@ export class Taker {
    * Starts taken ids (each in its own slot) and, with `take` given, in the same round trip takes up to
    * `take` more from the shard and drops from our processing list the ids whose outcome is written. On
    * one Redis what it takes is started too; on a cluster it comes back in `taken`, for the caller to start
-   * next. Ids no longer queued leave the processing list. `moved`: how many it took from the queue.
-   * On one Redis the take first collects what was handed to us while parked, and with `parkMs` > 0, when
-   * it got nothing, parks us for that long (`parked`: block on our hand-off list next).
+   * next. Ids no longer queued leave the processing list. `moved`: how many it took.
    */
-  async begin(shard: number, ids: string[], take?: number, parkMs = 0): Promise<{ started: Started[]; taken: string[]; moved: number; parked: boolean }> {
+  async begin(shard: number, ids: string[], take?: number): Promise<{ started: Started[]; taken: string[]; moved: number }> {
     const { command } = this;
     const k = this.keys;
     const now = Date.now();
@@ -50,13 +45,13 @@ export class Taker {
     const drop = taking ? this.done[shard]!.splice(0) : [];
     if (taking) {
       const [queue, active] = [k.queue(shard), this.activeKey(shard)];
-      steps.push(this.parks
-        ? (r) => r.twTakeStart(queue, active, take ?? 0, now, this.id, ttl, k.task(""), k.events(""), k.parked(shard), k.handoff(this.id, shard), parkMs, ...drop)
+      steps.push(this.single
+        ? (r) => r.twTakeStart(queue, active, take ?? 0, now, this.id, ttl, k.task(""), k.events(""), ...drop)
         : (r) => r.twTake(queue, active, take ?? 0, ...drop));
     }
     let res: unknown[];
     try {
-      res = await (parkMs > 0 && this.parks ? this.batch.together(steps) : together(command, steps));
+      res = await together(command, steps);
     } catch (err) {
       this.done[shard]!.push(...drop); // maybe not dropped: the next take tries again (LREM of an absent id is a no-op)
       throw err;
@@ -64,12 +59,12 @@ export class Taker {
     let taken: string[] = [];
     const started: Started[] = [];
     let moved = 0;
-    let parked = false;
-    if (taking && this.parks) {
-      const rows = res.pop() as [number, number, ...string[]];
-      moved = rows[0];
-      parked = rows[1] === 1;
-      for (let i = 2; i < rows.length; i++) started.push(parseHandoff(rows[i] as string));
+    if (taking && this.single) {
+      const rows = res.pop() as (string | number)[];
+      moved = Number(rows[0]);
+      for (let i = 1; i + 4 < rows.length; i += 5) {
+        started.push([String(rows[i]), String(rows[i + 1]), String(rows[i + 2]), String(rows[i + 3]), Number(rows[i + 4])]);
+      }
     } else if (taking) {
       taken = res.pop() as string[];
       moved = taken.length;
@@ -81,6 +76,6 @@ export class Taker {
       else skipped.push(id);
     });
     if (skipped.length > 0) await together(command, skipped.map((id) => (r) => r.lrem(this.activeKey(shard), -1, id)));
-    return { started, taken, moved, parked };
+    return { started, taken, moved };
   }
 }
