@@ -8,7 +8,7 @@ import { bar, describe as describe_ } from "../lib/cli/progress.ts";
 import { cli, run, spawnKept } from "./helpers/cli.ts";
 import { ROOT, type ServerProc, startServer } from "./helpers/procs.ts";
 import { type Stack, startStack } from "./helpers/stack.ts";
-import { freePort, uniquePrefix, waitFor } from "./helpers/util.ts";
+import { freePort, freePortContaining, uniquePrefix, waitFor } from "./helpers/util.ts";
 
 const TOKEN = "cli-test-token-0123456789";
 let stack: Stack;
@@ -157,7 +157,8 @@ describe("submit", () => {
   });
 
   test("a server restart mid-task: submit reconnects, resumes after its last seq, and shows every step once", async () => {
-    const env = { ...stack.env, PORT: String(await freePort()) };
+    // A port with 401 in it: the reconnect once took "401" anywhere in its error line (the URL included) for a refused token and gave up.
+    const env = { ...stack.env, PORT: String(await freePortContaining("401")) };
     let srv = await startServer(env);
     const p = spawnCli(["submit", "countdown", "--args", '{"steps": 6, "interval_ms": 250}', "--url", srv.http]);
     try {

@@ -20,7 +20,8 @@ export const EXIT = {
 /** An error a command reports as one line on stderr, then exits with `exit`. */
 export class CliError extends Error {
   override name = "CliError";
-  constructor(readonly exit: number, message: string) {
+  /** `refused`: the server answered and said no (a token it will not take); trying again cannot help. */
+  constructor(readonly exit: number, message: string, readonly refused = false) {
     super(message);
   }
 }
@@ -155,6 +156,7 @@ export function unauthorized(c: Connection): CliError {
   return new CliError(
     EXIT.unreachable,
     c.token ? `${c.http} refused the token (401); check --token / TASKWIRE_TOKEN` : `${c.http} needs a token (401); pass --token or set TASKWIRE_TOKEN`,
+    true,
   );
 }
 

@@ -79,7 +79,7 @@ export async function follow(c: Connection, start: Start, opts: FollowOptions): 
       ws = await openSocket(c);
     } catch (err) {
       // Reconnect only to a server we already reached; a first failure is reported at once.
-      const again = failures > 0 && failures < RETRIES && err instanceof CliError && !/token|401/.test(err.message);
+      const again = failures > 0 && failures < RETRIES && err instanceof CliError && !err.refused;
       if (!again) throw err;
       failures++;
       await Bun.sleep(Math.min(2_000, 100 * 2 ** failures));

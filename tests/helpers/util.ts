@@ -13,6 +13,24 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** A free port whose number contains `digits`, for a test about text that carries the port (tries a bounded range). */
+export async function freePortContaining(digits: string): Promise<number> {
+  for (let hi = 1; hi <= 6; hi++) {
+    for (let lo = 0; lo < 10; lo++) {
+      const port = Number(`${hi}${digits}${lo}`);
+      if (port > 65535) continue;
+      const free = await new Promise<boolean>((resolve) => {
+        const s = createServer();
+        s.unref();
+        s.on("error", () => resolve(false));
+        s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+      });
+      if (free) return port;
+    }
+  }
+  throw new Error(`no free port containing ${digits}`);
+}
+
 /** Polls cond every 20 ms until it holds; throws naming `what` after timeoutMs. (Tests only.) */
 export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
