@@ -23,8 +23,8 @@ type Cmd<R> = (...args: Arg[]) => Promise<R>;
 export interface Scripts {
   twEnqueue: Cmd<[0 | 1, string]>;
   twTake: Cmd<string[]>;
-  twStart: Cmd<[string, string, string, number, string] | null>;
-  /** One Redis only: [taken, then id, task, args, opts, attempt for each started]. */
+  twStart: Cmd<[string, string, string, number, string] | null | "ours">;
+  /** One Redis only: [taken, already ours (see starting.lua), then id, task, args, opts, attempt for each started]. */
   twTakeStart: Cmd<(string | number)[]>;
   twProgress: Cmd<number>;
   twFinish: Cmd<number>;

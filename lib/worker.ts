@@ -162,8 +162,10 @@ export class Worker {
           want = quiet ? undefined : held - 1;
         }
         while (ids.length > 0 || want !== undefined) {
-          const { started, taken, moved } = await this.taker.begin(shard, ids, want);
+          const { started, taken, moved, ours } = await this.taker.begin(shard, ids, want);
           if (want) idle = moved < want;
+          // Started here already, yet not running here: the audit hands it back (see starting.lua).
+          if (ours > 0) this.auditDue[shard] = true;
           held -= started.length;
           failures = 0;
           for (const [id, task, args, opts, attempt] of started) this.run(id, shard, task, args, opts, attempt);

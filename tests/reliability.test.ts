@@ -40,6 +40,18 @@ async function runningByPid(http: string): Promise<Map<number, string[]>> {
   return new Map(workers.map((w) => [w.pid, w.running.map((r) => r.id)]));
 }
 
+/** SIGSTOPs the (only) worker while its BLMOVE is blocked in Redis, so the next task moves into its list and waits there. */
+async function freezeInBlmove(pid: number): Promise<void> {
+  const blocked = () => / name=taskwire-worker:blocking .*flags=b /.test(cli(redis, "client", "list"));
+  for (let i = 0; ; i++) {
+    await waitFor(blocked, 5_000, "the worker blocked in BLMOVE");
+    process.kill(pid, "SIGSTOP");
+    if (blocked()) return; // still blocked once frozen (its BLMOVE did not just time out)
+    process.kill(pid, "SIGCONT");
+    if (i === 5) throw new Error("could not freeze the worker inside BLMOVE");
+  }
+}
+
 test("kill -9 a worker with tasks in flight: its tasks go back to `queued`, another worker runs them, every result arrives once", async () => {
   await withStack("kill9", { workers: 2, env: { WORKER_CONCURRENCY: "8" } }, async (stack) => {
     const s = await openSocket(`${stack.server.ws}/ws`);
@@ -145,14 +157,7 @@ test("a worker killed between taking a task off the queue and claiming it: the r
     const active = `${stack.env.TASKWIRE_PREFIX}:{q}:active:${info!.id}`;
     // Frozen while its BLMOVE is blocked in Redis: Redis still moves the next task into A's list, and A
     // never claims it (a crash between the two steps, made deterministic).
-    const blocked = () => / name=taskwire-worker:blocking .*flags=b /.test(cli(redis, "client", "list"));
-    for (let i = 0; ; i++) {
-      await waitFor(blocked, 5_000, "the worker blocked in BLMOVE");
-      process.kill(a.pid, "SIGSTOP");
-      if (blocked()) break; // still blocked once frozen (its BLMOVE did not just time out)
-      process.kill(a.pid, "SIGCONT");
-      if (i === 5) throw new Error("could not freeze the worker inside BLMOVE");
-    }
+    await freezeInBlmove(a.pid);
     const s = await openSocket(`${stack.server.ws}/ws`);
     s.send({ type: "submit", ref: "m", task: "test_task", args: { task_id: "m" } });
     const { id } = await s.next();
@@ -165,6 +170,32 @@ test("a worker killed between taking a task off the queue and claiming it: the r
     expect(frames).toEqual([{ type: "result", id, seq: 1, result: "m" }]);
     expect(b.output()).toContain("1 of its tasks went back to the queue");
     expect(cli(redis, "exists", active)).toBe("0");
+    s.close();
+  });
+}, 30_000);
+
+test("a start that ran but whose reply was lost (ioredis then sends it again): the task is handed back and runs, not left `running` with no one on it", async () => {
+  await withStack("resent", { workers: 1 }, async (stack) => {
+    const a = stack.workers[0]!;
+    const [info] = (await getJson(`${stack.server.http}/workers`)).body as { id: string }[];
+    const p = stack.env.TASKWIRE_PREFIX;
+    await freezeInBlmove(a.pid);
+    const s = await openSocket(`${stack.server.ws}/ws`);
+    s.send({ type: "submit", ref: "r", task: "test_task", args: { task_id: "r" } });
+    const { id } = await s.next();
+    const active = `${p}:{q}:active:${info!.id}`;
+    await waitFor(() => cli(redis, "lrange", active, "0", "-1") === id, 3_000, "the task moved into the frozen worker's list");
+    // What the first start did before its reply was lost: the worker's own start, as start.lua writes it.
+    cli(redis, "hset", `${p}:task:{${id}}`, "state", "running", "worker", info!.id, "attempts", "1", "started", String(Date.now()));
+    process.kill(a.pid, "SIGCONT");
+    // Its start (the "resend") finds the task started by itself: kept for the audit, handed back, run again.
+    const frames = await s.until((f) => f.type === "result", 15_000);
+    expect(frames).toEqual([
+      { type: "queued", id, seq: 1, attempt: 1, reason: "worker_restarted" },
+      { type: "result", id, seq: 2, result: "r" },
+    ]);
+    expect(a.output()).toContain("1 tasks taken but not run here");
+    expect(cli(redis, "hmget", `${p}:task:{${id}}`, "state", "attempts")).toBe("succeeded\n1");
     s.close();
   });
 }, 30_000);

@@ -38,15 +38,21 @@ test("take_start takes up to n ids, starts the startable ones once, and keeps on
   await c.rpush(active, "old"); // an id whose outcome is written: dropped by this take
   const rows = await c.twTakeStart(k.queue(), active, 3, 5, "w1", 60, k.task(""), k.events(""), "old");
   // Three taken (c, a, b); b is cancelled and skipped; each started row is id, task, args, opts, attempt.
-  expect(rows).toEqual([3, "c", "test_task", '{"task_id":"c"}', "{}", 1, "a", "test_task", '{"task_id":"a"}', "{}", 1]);
+  expect(rows).toEqual([3, 0, "c", "test_task", '{"task_id":"c"}', "{}", 1, "a", "test_task", '{"task_id":"a"}', "{}", 1]);
   expect(await c.lrange(active, 0, -1)).toEqual(["a", "c"]);
   expect(await c.hmget(k.task("a"), "state", "worker", "started", "attempts")).toEqual(["running", "w1", "5", "1"]);
   expect(await c.hget(k.task("b"), "state")).toBe("cancelled");
-  // The duplicate entry of a is taken but not started again; the queue is then empty.
-  expect(await c.twTakeStart(k.queue(), active, 5, 6, "w1", 60, k.task(""), k.events(""))).toEqual([1]);
-  expect(await c.lrange(active, 0, -1)).toEqual(["a", "c"]);
+  // The duplicate entry of a is taken but not started again: w1 runs a already, so the entry stays in its
+  // list, counted as ours, for its audit (see starting.lua); the queue is then empty.
+  expect(await c.twTakeStart(k.queue(), active, 5, 6, "w1", 60, k.task(""), k.events(""))).toEqual([1, 1]);
+  expect(await c.lrange(active, 0, -1)).toEqual(["a", "a", "c"]);
   expect(await c.hget(k.task("a"), "attempts")).toBe("1");
   expect(await c.llen(k.queue())).toBe(0);
+  // Taken by another worker, the same duplicate is refused and leaves that worker's list.
+  await c.lpush(k.queue(), "a");
+  expect(await c.twTakeStart(k.queue(), k.active("w2"), 5, 7, "w2", 60, k.task(""), k.events(""))).toEqual([1, 0]);
+  expect(await c.llen(k.active("w2"))).toBe(0);
+  expect(await c.hmget(k.task("a"), "worker", "attempts")).toEqual(["w1", "1"]);
 });
 
 test("take then start (the cluster path) ends in the same state", async () => {
@@ -56,8 +62,12 @@ test("take then start (the cluster path) ends in the same state", async () => {
   expect(taken).toEqual(["c", "a", "b", "a"]);
   const started = [];
   for (const id of taken) started.push(await c.twStart(k.task(id), k.events(id), 5, "w1", 60));
-  expect(started).toEqual([["test_task", '{"task_id":"c"}', "{}", 1, "1"], ["test_task", '{"task_id":"a"}', "{}", 1, "1"], null, null]);
+  expect(started).toEqual([["test_task", '{"task_id":"c"}', "{}", 1, "1"], ["test_task", '{"task_id":"a"}', "{}", 1, "1"], null, "ours"]);
   expect(await c.hmget(k.task("a"), "state", "worker", "attempts")).toEqual(["running", "w1", "1"]);
+  // A start sent again (its reply lost) does not count a second attempt; another worker's is refused.
+  expect(await c.twStart(k.task("a"), k.events("a"), 6, "w1", 60)).toBe("ours");
+  expect(await c.twStart(k.task("a"), k.events("a"), 6, "w2", 60)).toBeNull();
+  expect(await c.hmget(k.task("a"), "worker", "attempts", "started")).toEqual(["w1", "1", "5"]);
 });
 
 test("a submit whose key's task was created by a racing submit's repair step hears created: false (so /ws watches it as an existing task)", async () => {

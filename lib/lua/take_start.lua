@@ -9,18 +9,21 @@
     ARGV[5] the task hash key of id "" and ARGV[6] the events key of id "" (both end "{}": the id goes
     between the braces; see lib/keys.ts)  ARGV[7..] ids to drop from the processing list (see take.lua)
   Output:
-    {moved, id, task, args, opts, attempt, id, ...}: how many ids were taken, then each started one
+    {moved, ours, id, task, args, opts, attempt, id, ...}: how many ids were taken, how many of them this
+    worker had started already (left in the list for its audit: see starting.lua), then each started one
 ]]
 for i = 7, #ARGV do redis.call("LREM", KEYS[2], -1, ARGV[i]) end
 local task_head, events_head = string.sub(ARGV[5], 1, -2), string.sub(ARGV[6], 1, -2)
 local ttl = tonumber(ARGV[4])
-local out = {0}
+local out = {0, 0}
 for _ = 1, tonumber(ARGV[1]) do
   local id = redis.call("LMOVE", KEYS[1], KEYS[2], "RIGHT", "LEFT")
   if not id then break end
   out[1] = out[1] + 1
   local s = start_task(task_head .. id .. "}", events_head .. id .. "}", ARGV[2], ARGV[3], ttl)
-  if s then
+  if s == "ours" then
+    out[2] = out[2] + 1
+  elseif s then
     out[#out + 1] = id
     for j = 1, 4 do out[#out + 1] = s[j] end
   else

@@ -33,9 +33,10 @@ export class Taker {
    * Starts taken ids (each in its own slot) and, with `take` given, in the same round trip takes up to
    * `take` more from the shard and drops from our processing list the ids whose outcome is written. On
    * one Redis what it takes is started too; on a cluster it comes back in `taken`, for the caller to start
-   * next. Ids no longer queued leave the processing list. `moved`: how many it took.
+   * next. Ids no longer queued leave the processing list. `moved`: how many it took. `ours`: how many this
+   * worker had started already (see starting.lua); they stay in the processing list for the audit.
    */
-  async begin(shard: number, ids: string[], take?: number): Promise<{ started: Started[]; taken: string[]; moved: number }> {
+  async begin(shard: number, ids: string[], take?: number): Promise<{ started: Started[]; taken: string[]; moved: number; ours: number }> {
     const { command } = this;
     const k = this.keys;
     const now = Date.now();
@@ -59,10 +60,12 @@ export class Taker {
     let taken: string[] = [];
     const started: Started[] = [];
     let moved = 0;
+    let ours = 0;
     if (taking && this.single) {
       const rows = res.pop() as (string | number)[];
       moved = Number(rows[0]);
-      for (let i = 1; i + 4 < rows.length; i += 5) {
+      ours = Number(rows[1]);
+      for (let i = 2; i + 4 < rows.length; i += 5) {
         started.push([String(rows[i]), String(rows[i + 1]), String(rows[i + 2]), String(rows[i + 3]), Number(rows[i + 4])]);
       }
     } else if (taking) {
@@ -71,11 +74,12 @@ export class Taker {
     }
     const skipped: string[] = [];
     ids.forEach((id, i) => {
-      const r = res[i] as [string, string, string, number, string] | null;
-      if (r) started.push([id, r[0], r[1], r[2], r[3]]);
+      const r = res[i] as [string, string, string, number, string] | null | "ours";
+      if (r === "ours") ours++;
+      else if (r) started.push([id, r[0], r[1], r[2], r[3]]);
       else skipped.push(id);
     });
     if (skipped.length > 0) await together(command, skipped.map((id) => (r) => r.lrem(this.activeKey(shard), -1, id)));
-    return { started, taken, moved };
+    return { started, taken, moved, ours };
   }
 }
