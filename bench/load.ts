@@ -15,7 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { startClock } from "./clock.ts";
-import { type Pids, cpuSince, fdLimit, machineJiffies, snapshot, statusKb } from "./procstat.ts";
+import { type Pids, cpuSince, fdLimit, machineJiffies, snapshot, statusKb, wakes } from "./procstat.ts";
 import { connectRaw, type RawWs } from "./rawws.ts";
 import { type Percentiles, Samples } from "./stats.ts";
 
@@ -52,6 +52,8 @@ export interface LoadResult {
   /** CPU ms over the measured window per role, and per task summed over roles. */
   cpuMs: Record<string, number>;
   cpuPerTaskMs?: number;
+  /** Times each watched process was woken in the window (procstat.ts wakes()). */
+  wakes?: Record<string, number>;
   /** Every result checked, warm-up and drain included. */
   verified: number;
   violations: Violations;
@@ -125,11 +127,14 @@ class Window {
   end = Infinity;
   /** CPU ms each watched process spent in the window. */
   cpuMs: Record<string, number> = {};
+  /** Times each watched process was woken in the window. */
+  wakes: Record<string, number> = {};
   /** This load generator's own CPU ms over the window (not part of the per-task figure). */
   selfCpuMs = 0;
   /** Share of the whole machine's CPU (all cores) that was busy over the window, %: near 100 means saturated. */
   machineBusyPct = NaN;
   private cpu0: Record<string, number> = {};
+  private wakes0: Record<string, number> = {};
   private self0 = 0;
   private machine0 = { busy: 0, total: 0 };
 
@@ -138,18 +143,24 @@ class Window {
   open(): void {
     this.start = now();
     this.cpu0 = snapshot(this.pids);
+    this.wakes0 = this.countWakes();
     this.self0 = selfCpu();
     this.machine0 = machineJiffies();
   }
   close(): void {
     this.end = now();
     this.cpuMs = cpuSince(this.pids, this.cpu0);
+    const w = this.countWakes();
+    this.wakes = Object.fromEntries(Object.keys(w).map((role) => [role, w[role]! - this.wakes0[role]!]));
     this.selfCpuMs = selfCpu() - this.self0;
     const m = machineJiffies();
     this.machineBusyPct = (100 * (m.busy - this.machine0.busy)) / (m.total - this.machine0.total);
   }
   has(t: number): boolean {
     return t >= this.start && t < this.end;
+  }
+  private countWakes(): Record<string, number> {
+    return Object.fromEntries(Object.entries(this.pids).map(([role, pid]) => [role, wakes(pid)]));
   }
 }
 
@@ -317,7 +328,7 @@ function result(mode: Mode, o: Options, params: Record<string, number | string>,
     latency: lat.percentiles(),
     ...(fromSend ? { latencyFromSend: fromSend.percentiles() } : {}),
     cpuMs: win.cpuMs,
-    ...(Object.keys(win.cpuMs).length > 0 && tasks > 0 ? { cpuPerTaskMs: cpuTotal / tasks } : {}),
+    ...(Object.keys(win.cpuMs).length > 0 && tasks > 0 ? { cpuPerTaskMs: cpuTotal / tasks, wakes: win.wakes } : {}),
     verified, violations: v, ok: violationCount(v) === 0 && verified > 0,
     extra: { ...extra, loadgenCpuPerTaskMs: tasks > 0 ? round(win.selfCpuMs / tasks, 4) : 0, machineBusyPct: round(win.machineBusyPct, 1) },
   };

@@ -1,5 +1,5 @@
 /** CPU time and memory of other processes, read from /proc (Linux only): what a task costs server, worker and Redis. */
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 
 // USER_HZ is 100 on every Linux we run on; `getconf CLK_TCK` confirms it once at start-up.
 const HZ = (() => {
@@ -51,6 +51,24 @@ export function snapshot(pids: Pids): Record<string, number> {
 export function cpuSince(pids: Pids, before: Record<string, number>): Record<string, number> {
   const now = snapshot(pids);
   return Object.fromEntries(Object.keys(pids).map((role) => [role, now[role]! - before[role]!]));
+}
+
+/**
+ * Times `pid` went to sleep and was woken again (voluntary context switches, all its threads). On a
+ * VM each wake costs far more CPU than the work it brings, and a count, unlike CPU time, repeats
+ * from run to run: it shows a saving that CPU time's noise hides (README "Performance").
+ */
+export function wakes(pid: number): number {
+  try {
+    let n = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const m = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8").match(/^voluntary_ctxt_switches:\s+(\d+)/m);
+      n += m ? Number(m[1]) : 0;
+    }
+    return n;
+  } catch {
+    return NaN;
+  }
 }
 
 /** Whole-machine CPU counters (jiffies): busy and total, from the first line of /proc/stat. */

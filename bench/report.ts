@@ -23,6 +23,8 @@ export interface Summary {
   sendP99?: number;
   cpuPerTaskMs?: number;
   cpuByRole: Record<string, number>;
+  /** Times each process was woken per task (median over runs). */
+  wakesByRole: Record<string, number>;
   verified: number;
   violations: number;
   extra: Record<string, number | string>;
@@ -38,6 +40,7 @@ export function summarize(w: WorkloadReport): Summary {
   const m = (f: (r: LoadResult) => number | undefined) => median(w.runs.map(f).filter((x): x is number => x !== undefined && Number.isFinite(x)));
   const roles = new Set(w.runs.flatMap((r) => Object.keys(r.cpuMs)));
   const cpuByRole = Object.fromEntries([...roles].map((role) => [role, m((r) => (r.tasks > 0 ? (r.cpuMs[role] ?? NaN) / r.tasks : undefined))]));
+  const wakesByRole = Object.fromEntries([...roles].map((role) => [role, m((r) => (r.tasks > 0 && r.wakes ? (r.wakes[role] ?? NaN) / r.tasks : undefined))]));
   const extraKeys = new Set(w.runs.flatMap((r) => Object.keys(r.extra)));
   const extra = Object.fromEntries([...extraKeys].map((k) => {
     const vals = w.runs.map((r) => r.extra[k]);
@@ -54,6 +57,7 @@ export function summarize(w: WorkloadReport): Summary {
     ...(w.runs[0]?.latencyFromSend ? { sendP50: m((r) => r.latencyFromSend?.p50), sendP99: m((r) => r.latencyFromSend?.p99) } : {}),
     ...(w.runs.some((r) => r.cpuPerTaskMs !== undefined) ? { cpuPerTaskMs: m((r) => r.cpuPerTaskMs) } : {}),
     cpuByRole,
+    wakesByRole,
     verified: w.runs.reduce((a, r) => a + r.verified, 0),
     violations: w.runs.reduce((a, r) => a + sumViolations(r), 0),
     extra,
@@ -65,12 +69,14 @@ const fmt = (x: number | undefined, digits = 2) =>
 
 export function markdownTable(ws: WorkloadReport[]): string {
   const rows = [
-    "| workload | tasks/s (median; min–max) | p50 ms | p99 ms | p99.9 ms | CPU ms/task (server + worker + redis) | machine busy | results verified / violations | issue 6 target |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| workload | tasks/s (median; min–max) | p50 ms | p99 ms | p99.9 ms | CPU ms/task (server + worker + redis) | wakes/task (server + worker + redis) | machine busy | results verified / violations | issue 6 target |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const w of ws) {
     const s = summarize(w);
-    const cpu = s.cpuPerTaskMs === undefined ? "–" : `${fmt(s.cpuPerTaskMs, 3)} (${["server", "worker", "redis"].map((r) => fmt(s.cpuByRole[r], 3)).join(" + ")})`;
+    const roles = ["server", "worker", "redis"];
+    const cpu = s.cpuPerTaskMs === undefined ? "–" : `${fmt(s.cpuPerTaskMs, 3)} (${roles.map((r) => fmt(s.cpuByRole[r], 3)).join(" + ")})`;
+    const wakes = roles.every((r) => Number.isFinite(s.wakesByRole[r])) ? `${fmt(roles.reduce((a, r) => a + s.wakesByRole[r]!, 0))} (${roles.map((r) => fmt(s.wakesByRole[r])).join(" + ")})` : "–";
     let lat50 = fmt(s.p50);
     let lat99 = fmt(s.p99);
     if (s.sendP50 !== undefined) {
@@ -81,7 +87,7 @@ export function markdownTable(ws: WorkloadReport[]): string {
     if (s.extra.idleSockets !== undefined) {
       title += `: ${fmt(s.extra.idleSockets as number)} idle sockets, RSS +${fmt(s.extra.rssGrowthMB as number, 1)} MB, ${fmt(s.extra.bytesPerSocket as number)} B/socket (≈${fmt(s.extra.rssGrowthPer20kMB as number, 1)} MB per 20k)`;
     }
-    rows.push(`| ${title} | ${fmt(s.throughput)} (${fmt(s.throughputMin)}–${fmt(s.throughputMax)}) | ${lat50} | ${lat99} | ${fmt(s.p999)} | ${cpu} | ${s.extra.machineBusyPct === undefined ? "–" : `${fmt(s.extra.machineBusyPct as number, 0)} %`} | ${s.verified.toLocaleString("en-US")} / ${s.violations} | ${w.target} |`);
+    rows.push(`| ${title} | ${fmt(s.throughput)} (${fmt(s.throughputMin)}–${fmt(s.throughputMax)}) | ${lat50} | ${lat99} | ${fmt(s.p999)} | ${cpu} | ${wakes} | ${s.extra.machineBusyPct === undefined ? "–" : `${fmt(s.extra.machineBusyPct as number, 0)} %`} | ${s.verified.toLocaleString("en-US")} / ${s.violations} | ${w.target} |`);
   }
   return rows.join("\n");
 }
