@@ -4,7 +4,7 @@
  */
 import type { ServerWebSocket } from "bun";
 import type { App } from "./app.ts";
-import { type WorkerInfo, listWorkers, nextQueued, queueGauges } from "./fleet.ts";
+import { type WorkerInfo, nextQueued, queueGauges, readRegistry } from "./fleet.ts";
 
 export const ADMIN_TOPIC = "admin";
 /** Seconds of history in each chart series. */
@@ -130,15 +130,14 @@ class AdminFeed {
   private async build(sample = false): Promise<Snapshot> {
     const { app } = this;
     const k = app.keys;
-    const [gauges, workers, stale, recentIds, queuedIds, deadIds] = await Promise.all([
+    const [gauges, registry, recentIds, queuedIds, deadIds] = await Promise.all([
       queueGauges(app),
-      listWorkers(app),
-      // Registered but silent (not reaped yet), newest first.
-      app.redis.zrevrangebyscore(k.workers, `(${Date.now() - app.config.WORKER_DEAD_MS}`, "-inf", "WITHSCORES", "LIMIT", 0, GONE_ROWS),
+      readRegistry(app, GONE_ROWS),
       app.redis.lrange(k.recent, 0, RECENT_ROWS - 1),
       nextQueued(app, QUEUED_ROWS),
       app.redis.lrange(k.dead, 0, DEAD_ROWS - 1),
     ]);
+    const workers = registry.live;
     const ids = [...new Set(recentIds)];
     const queued = queuedIds;
     const runningIds = workers.flatMap((w) => w.running.map((r) => r.id)).slice(0, RUNNING_CHECK);
@@ -158,11 +157,12 @@ class AdminFeed {
     };
     return {
       type: "snapshot",
-      at: Date.now(),
+      // Redis's clock, as every time shown with it (heartbeats, task times): ages stay right when this host's clock is off.
+      at: registry.now,
       queue: { queued: gauges.queueDepth, delayed: gauges.delayed, running: workers.reduce((n, w) => n + w.running.length, 0), dead: gauges.dead },
       totals,
       workers: workers.sort((a, b) => a.started - b.started || a.id.localeCompare(b.id)),
-      gone: this.gone(workers, stale),
+      gone: this.gone(workers, registry.silent, registry.now),
       config: { heartbeat_ms: app.config.WORKER_HEARTBEAT_MS, dead_ms: app.config.WORKER_DEAD_MS },
       queued: queued.flatMap((id) => rows.get(id)?.row ?? []),
       recent: ids.flatMap((id) => rows.get(id)?.row ?? []),
@@ -180,14 +180,10 @@ class AdminFeed {
   }
 
   /** Remembers live workers; returns those no longer live: still registered with an old heartbeat, or vanished. */
-  private gone(live: WorkerInfo[], stale: string[]): GoneWorker[] {
-    const now = Date.now();
+  private gone(live: WorkerInfo[], silent: [string, number][], now: number): GoneWorker[] {
     const liveIds = new Set(live.map((w) => w.id));
     for (const w of live) this.seen.set(w.id, { id: w.id, host: w.host, pid: w.pid, concurrency: w.concurrency, last_seen: w.last_seen });
-    for (let i = 0; i + 1 < stale.length; i += 2) {
-      const id = stale[i]!;
-      if (!this.seen.has(id)) this.seen.set(id, { id, last_seen: Number(stale[i + 1]) });
-    }
+    for (const [id, last_seen] of silent) if (!this.seen.has(id)) this.seen.set(id, { id, last_seen });
     const out: GoneWorker[] = [];
     for (const [id, w] of this.seen) {
       if (liveIds.has(id)) continue;

@@ -11,23 +11,38 @@ export interface WorkerInfo {
   last_seen: number;
 }
 
-export async function listWorkers(app: App): Promise<WorkerInfo[]> {
+export interface Registry {
+  /** Redis's clock (ms) when read: the clock of last_seen and of every stored time. */
+  now: number;
+  live: WorkerInfo[];
+  /** Registered but silent past WORKER_DEAD_MS (not reaped yet), newest first: [id, last_seen]. */
+  silent: [string, number][];
+}
+
+/** Who is alive, by their heartbeats on Redis's clock (beat.lua, registry.lua), not by this host's. */
+export async function readRegistry(app: App, silentMax = 0): Promise<Registry> {
   const k = app.keys;
-  // The registry zset and the heartbeat keys share the {q} slot, so the MGET below is one slot on a cluster too.
-  const ids = await app.redis.zrangebyscore(k.workers, Date.now() - app.config.WORKER_DEAD_MS, "+inf", "WITHSCORES");
-  if (ids.length === 0) return [];
-  const wids = ids.filter((_, i) => i % 2 === 0);
-  const infos = await app.redis.mget(wids.map((w) => k.worker(w)));
-  const out: WorkerInfo[] = [];
-  infos.forEach((raw, i) => {
-    if (!raw) return;
-    try {
-      out.push({ ...(JSON.parse(raw) as Omit<WorkerInfo, "last_seen">), last_seen: Number(ids[i * 2 + 1]) });
-    } catch {
-      // written by a different build: skip rather than break the listing
-    }
-  });
-  return out;
+  const [now, liveFlat, silentFlat] = await app.redis.twRegistry(k.workers, app.config.WORKER_DEAD_MS, silentMax);
+  const silent: [string, number][] = [];
+  for (let i = 0; i + 1 < silentFlat.length; i += 2) silent.push([silentFlat[i]!, Number(silentFlat[i + 1])]);
+  const live: WorkerInfo[] = [];
+  if (liveFlat.length > 0) {
+    // The registry zset and the heartbeat keys share the {q} slot, so the MGET is one slot on a cluster too.
+    const infos = await app.redis.mget(liveFlat.filter((_, i) => i % 2 === 0).map((w) => k.worker(w)));
+    infos.forEach((raw, i) => {
+      if (!raw) return;
+      try {
+        live.push({ ...(JSON.parse(raw) as Omit<WorkerInfo, "last_seen">), last_seen: Number(liveFlat[i * 2 + 1]) });
+      } catch {
+        // written by a different build: skip rather than break the listing
+      }
+    });
+  }
+  return { now: Number(now), live, silent };
+}
+
+export async function listWorkers(app: App): Promise<WorkerInfo[]> {
+  return (await readRegistry(app)).live;
 }
 
 /** Queue gauges summed over every shard. Separate reads (no MULTI): on a cluster each key has its own slot. */

@@ -12,10 +12,10 @@
  *   <p>:idem:<key>           string task id for an idempotency key (own slot, SET NX)         TTL result TTL
  *   <p>:{q<i>}:queue         list   shard i: task ids waiting (LPUSH in, taken from the right)
  *   <p>:{q<i>}:active:<wid>  list   shard i: ids a worker has taken from it (processing list)
- *   <p>:{q<i>}:delayed       zset   shard i: ids waiting for a retry, scored by due time (ms)
- *   <p>:{q}:workers          zset   worker ids scored by last heartbeat (ms)
+ *   <p>:{q<i>}:delayed       zset   shard i: ids waiting for a retry, scored by due time (ms, Redis's clock)
+ *   <p>:{q}:workers          zset   worker ids scored by last heartbeat (ms, Redis's clock)
  *   <p>:{q}:worker:<wid>     string JSON: host, pid, concurrency, running ids (same slot as
- *                                   workers, so a heartbeat is one MULTI)                      TTL dead-after
+ *                                   workers, so a heartbeat is one script)                      TTL dead-after
  *   <p>:{q}:shards           string the fleet's QUEUE_SHARDS, set by the first process to start (no TTL:
  *                                   fleet-wide; lib/shard-count.ts)
  *   <p>:dead                 list   ids of tasks that ended `exhausted` (newest first, capped)

@@ -110,7 +110,7 @@ export class Queue {
     let taskId = id;
     if (v.key !== "") taskId = ((await this.redis.set(k.idem(v.key), id, "EX", ttl, "NX", "GET")) as string | null) ?? id;
     const queue = k.queue(this.nextShard++ % k.shards);
-    const args = [taskId, v.task, v.argsJson, v.optsJson, Date.now(), ttl, v.key, taskId === id ? inbox : ""] as const;
+    const args = [taskId, v.task, v.argsJson, v.optsJson, ttl, v.key, taskId === id ? inbox : ""] as const;
     let created: number;
     let state: string;
     if (taskId === id) {
@@ -136,7 +136,7 @@ export class Queue {
   /** "not_found" | "cancelled" | "cancelling" | the final state the task already had. */
   async cancel(id: string): Promise<string> {
     const k = this.keys;
-    const [outcome, name] = await this.redis.twCancel(k.task(id), k.events(id), k.channel(id), id, Date.now(), this.limits.ttlS);
+    const [outcome, name] = await this.redis.twCancel(k.task(id), k.events(id), k.channel(id), id, this.limits.ttlS);
     if (outcome === "cancelling") await this.redis.publish(k.control, `cancel ${id}`);
     if (outcome === "cancelled") this.tally.finished(id, "cancelled", name);
     return outcome;

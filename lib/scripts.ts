@@ -4,12 +4,16 @@
  * twTakeStart, which only a single Redis runs (see take_start.lua).
  */
 import type { Cluster, Redis } from "ioredis";
+import beat from "./lua/beat.lua" with { type: "text" };
 import cancel from "./lua/cancel.lua" with { type: "text" };
+import clock from "./lua/clock.lua" with { type: "text" };
+import delay from "./lua/delay.lua" with { type: "text" };
 import enqueue from "./lua/enqueue.lua" with { type: "text" };
 import finish from "./lua/finish.lua" with { type: "text" };
 import prelude from "./lua/prelude.lua" with { type: "text" };
 import progress from "./lua/progress.lua" with { type: "text" };
 import promote from "./lua/promote.lua" with { type: "text" };
+import registry from "./lua/registry.lua" with { type: "text" };
 import requeue from "./lua/requeue.lua" with { type: "text" };
 import retry from "./lua/retry.lua" with { type: "text" };
 import start from "./lua/start.lua" with { type: "text" };
@@ -31,23 +35,31 @@ export interface Scripts {
   twRetry: Cmd<number>;
   twCancel: Cmd<[string, string]>;
   twRequeue: Cmd<[string, string]>;
+  twDelay: Cmd<number>;
   twPromote: Cmd<number>;
+  twBeat: Cmd<number>;
+  /** [Redis's now (ms), [id, last beat, ...] live, [id, last beat, ...] silent (newest first)]. */
+  twRegistry: Cmd<[number, string[], string[]]>;
 }
 
 export type Client = Redis | Cluster;
 export type ScriptedRedis = Client & Scripts;
 
+// Every time a script stores or compares comes from Redis's clock (clock.lua), never the caller's.
 const definitions: Record<keyof Scripts, { keys: number; lua: string }> = {
-  twEnqueue: { keys: 1, lua: enqueue },
+  twEnqueue: { keys: 1, lua: clock + enqueue },
   twTake: { keys: 2, lua: take },
-  twStart: { keys: 2, lua: starting + start },
-  twTakeStart: { keys: 2, lua: starting + takeStart },
-  twProgress: { keys: 3, lua: prelude + progress },
-  twFinish: { keys: 3, lua: prelude + finish },
-  twRetry: { keys: 3, lua: prelude + retry },
-  twCancel: { keys: 3, lua: prelude + cancel },
-  twRequeue: { keys: 3, lua: prelude + requeue },
-  twPromote: { keys: 2, lua: promote },
+  twStart: { keys: 2, lua: clock + starting + start },
+  twTakeStart: { keys: 2, lua: clock + starting + takeStart },
+  twProgress: { keys: 3, lua: clock + prelude + progress },
+  twFinish: { keys: 3, lua: clock + prelude + finish },
+  twRetry: { keys: 3, lua: clock + prelude + retry },
+  twCancel: { keys: 3, lua: clock + prelude + cancel },
+  twRequeue: { keys: 3, lua: clock + prelude + requeue },
+  twDelay: { keys: 1, lua: clock + delay },
+  twPromote: { keys: 2, lua: clock + promote },
+  twBeat: { keys: 2, lua: clock + beat },
+  twRegistry: { keys: 1, lua: clock + registry },
 };
 
 export function withScripts<C extends Client>(redis: C): C & Scripts {

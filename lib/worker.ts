@@ -28,6 +28,8 @@ const QUIET_WAIT_MS = 0.25;
 const DROP_BATCH = 64;
 /** Heartbeats between two checks of our own processing list for ids we hold but do not run. */
 const AUDIT_EVERY = 10;
+/** Silent workers reaped per heartbeat at most; more wait for the next. */
+const REAP_MAX = 100;
 
 export interface WorkerSettings {
   concurrency: number;
@@ -72,6 +74,8 @@ export class Worker {
   /** Cancels heard for ids not running here (yet): a claim whose reply is still on its way must see them. */
   private readonly earlyCancels = new Map<string, number>();
   readonly startedAt = Date.now();
+  /** Redis's clock minus ours (ms), from the last heartbeat: the times we publish are on Redis's clock. */
+  private clockOffset = 0;
 
   constructor(
     private readonly clients: WorkerClients,
@@ -256,15 +260,14 @@ export class Worker {
 
   private async heartbeat(): Promise<void> {
     const info = JSON.stringify({
-      id: this.id, host: hostname(), pid: process.pid, concurrency: this.settings.concurrency, started: this.startedAt,
-      running: [...this.running.values()].map((r) => ({ id: r.id, task: r.task, attempt: r.attempt, started: r.started })),
+      id: this.id, host: hostname(), pid: process.pid, concurrency: this.settings.concurrency, started: this.startedAt + this.clockOffset,
+      running: [...this.running.values()].map((r) => ({ id: r.id, task: r.task, attempt: r.attempt, started: r.started + this.clockOffset })),
     });
     try {
-      await this.clients.command.multi()
-        .zadd(this.keys.workers, Date.now(), this.id)
-        .set(this.keys.worker(this.id), info, "PX", this.settings.deadMs)
-        .exec();
+      const sent = Date.now();
+      const at = await this.clients.command.twBeat(this.keys.workers, this.keys.worker(this.id), this.id, info, this.settings.deadMs);
       const now = Date.now();
+      this.clockOffset = Math.round(at - (sent + now) / 2);
       // A gap in our own beats (an outage, or this process frozen or starved) restarts the wait too.
       if (this.lastBeat !== undefined && now - this.lastBeat > this.settings.deadMs) this.upSince = now;
       this.upSince ??= now;
@@ -282,8 +285,9 @@ export class Worker {
     if (this.upSince === undefined || Date.now() - this.upSince < this.settings.deadMs + RECONNECT_MAX_MS) return;
     const k = this.keys;
     try {
-      const dead = await this.clients.command.zrangebyscore(k.workers, "-inf", Date.now() - this.settings.deadMs);
-      for (const wid of dead) {
+      const [, , silent] = await this.clients.command.twRegistry(k.workers, this.settings.deadMs, REAP_MAX);
+      for (let i = 0; i < silent.length; i += 2) {
+        const wid = silent[i]!;
         if (wid === this.id) continue;
         const n = await this.handBack.requeue(wid, "lost");
         if (n >= 0) this.log.warn(`worker ${wid} is gone; ${n} of its tasks went back to the queue`);
@@ -311,7 +315,7 @@ export class Worker {
     const k = this.keys;
     for (let shard = 0; shard < k.shards; shard++) {
       try {
-        await this.clients.command.twPromote(k.delayed(shard), k.queue(shard), Date.now(), 1000);
+        await this.clients.command.twPromote(k.delayed(shard), k.queue(shard), 1000);
       } catch {
         // next tick tries again
       }

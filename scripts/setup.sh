@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what taskwire needs on a Debian/Ubuntu machine that has Node/npm: redis-server (and with
-# --test, chromium for the browser tests) from apt when missing, then the npm packages (Bun included).
+# --test, chromium for the browser tests and faketime for the clock-skew tests) from apt when missing,
+# then the npm packages (Bun included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,7 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [[ "${1:-}" == "--test" ]]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 fi
 if ((${#missing[@]})); then
   sudo=""

@@ -23,11 +23,17 @@ afterAll(async () => {
   await redis?.stop();
 });
 
+/** Redis's clock (ms): the one every stored time is on. */
+async function redisNow(): Promise<number> {
+  const [s, us] = await c.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
 /** Four queue entries: a, b (cancelled while queued), a again (a duplicate entry), c. */
 async function seed(prefix: string) {
   const k = makeKeys(prefix);
-  for (const id of ["a", "b", "c"]) await c.twEnqueue(k.task(id), "test_task", `{"task_id":"${id}"}`, "{}", 1, 60, "", "");
-  await c.twCancel(k.task("b"), k.events("b"), k.channel("b"), "b", 2, 60);
+  for (const id of ["a", "b", "c"]) await c.twEnqueue(k.task(id), "test_task", `{"task_id":"${id}"}`, "{}", 60, "", "");
+  await c.twCancel(k.task("b"), k.events("b"), k.channel("b"), "b", 60);
   await c.lpush(k.queue(), "c", "a", "b", "a"); // taken from the right, oldest first: c, a, b, a
   return k;
 }
@@ -36,21 +42,22 @@ test("take_start takes up to n ids, starts the startable ones once, and keeps on
   const k = await seed(uniquePrefix("take-start"));
   const active = k.active("w1");
   await c.rpush(active, "old"); // an id whose outcome is written: dropped by this take
-  const rows = await c.twTakeStart(k.queue(), active, 3, 5, "w1", 60, k.task(""), k.events(""), "old");
+  const rows = await c.twTakeStart(k.queue(), active, 3, "w1", 60, k.task(""), k.events(""), "old");
   // Three taken (c, a, b); b is cancelled and skipped; each started row is id, task, args, opts, attempt.
   expect(rows).toEqual([3, 0, "c", "test_task", '{"task_id":"c"}', "{}", 1, "a", "test_task", '{"task_id":"a"}', "{}", 1]);
   expect(await c.lrange(active, 0, -1)).toEqual(["a", "c"]);
-  expect(await c.hmget(k.task("a"), "state", "worker", "started", "attempts")).toEqual(["running", "w1", "5", "1"]);
+  expect(await c.hmget(k.task("a"), "state", "worker", "attempts")).toEqual(["running", "w1", "1"]);
+  expect(Math.abs(Number(await c.hget(k.task("a"), "started")) - (await redisNow()))).toBeLessThan(5_000);
   expect(await c.hget(k.task("b"), "state")).toBe("cancelled");
   // The duplicate entry of a is taken but not started again: w1 runs a already, so the entry stays in its
   // list, counted as ours, for its audit (see starting.lua); the queue is then empty.
-  expect(await c.twTakeStart(k.queue(), active, 5, 6, "w1", 60, k.task(""), k.events(""))).toEqual([1, 1]);
+  expect(await c.twTakeStart(k.queue(), active, 5, "w1", 60, k.task(""), k.events(""))).toEqual([1, 1]);
   expect(await c.lrange(active, 0, -1)).toEqual(["a", "a", "c"]);
   expect(await c.hget(k.task("a"), "attempts")).toBe("1");
   expect(await c.llen(k.queue())).toBe(0);
   // Taken by another worker, the same duplicate is refused and leaves that worker's list.
   await c.lpush(k.queue(), "a");
-  expect(await c.twTakeStart(k.queue(), k.active("w2"), 5, 7, "w2", 60, k.task(""), k.events(""))).toEqual([1, 0]);
+  expect(await c.twTakeStart(k.queue(), k.active("w2"), 5, "w2", 60, k.task(""), k.events(""))).toEqual([1, 0]);
   expect(await c.llen(k.active("w2"))).toBe(0);
   expect(await c.hmget(k.task("a"), "worker", "attempts")).toEqual(["w1", "1"]);
 });
@@ -61,13 +68,16 @@ test("take then start (the cluster path) ends in the same state", async () => {
   const taken = await c.twTake(k.queue(), active, 4);
   expect(taken).toEqual(["c", "a", "b", "a"]);
   const started = [];
-  for (const id of taken) started.push(await c.twStart(k.task(id), k.events(id), 5, "w1", 60));
-  expect(started).toEqual([["test_task", '{"task_id":"c"}', "{}", 1, "1"], ["test_task", '{"task_id":"a"}', "{}", 1, "1"], null, "ours"]);
+  for (const id of taken) started.push(await c.twStart(k.task(id), k.events(id), "w1", 60));
+  const created = async (id: string) => (await c.hget(k.task(id), "created"))!;
+  expect(started).toEqual([["test_task", '{"task_id":"c"}', "{}", 1, await created("c")], ["test_task", '{"task_id":"a"}', "{}", 1, await created("a")], null, "ours"]);
   expect(await c.hmget(k.task("a"), "state", "worker", "attempts")).toEqual(["running", "w1", "1"]);
+  const started1 = await c.hget(k.task("a"), "started");
+  await Bun.sleep(5);
   // A start sent again (its reply lost) does not count a second attempt; another worker's is refused.
-  expect(await c.twStart(k.task("a"), k.events("a"), 6, "w1", 60)).toBe("ours");
-  expect(await c.twStart(k.task("a"), k.events("a"), 6, "w2", 60)).toBeNull();
-  expect(await c.hmget(k.task("a"), "worker", "attempts", "started")).toEqual(["w1", "1", "5"]);
+  expect(await c.twStart(k.task("a"), k.events("a"), "w1", 60)).toBe("ours");
+  expect(await c.twStart(k.task("a"), k.events("a"), "w2", 60)).toBeNull();
+  expect(await c.hmget(k.task("a"), "worker", "attempts", "started")).toEqual(["w1", "1", started1]);
 });
 
 test("a submit whose key's task was created by a racing submit's repair step hears created: false (so /ws watches it as an existing task)", async () => {
@@ -87,8 +97,8 @@ test("a submit whose key's task was created by a racing submit's repair step hea
 
 test("a progress report sent twice (a client's resend after a dropped connection) is stored once", async () => {
   const k = makeKeys(uniquePrefix("progress-once"));
-  await c.twEnqueue(k.task("p"), "countdown", "{}", "{}", 1, 60, "", "");
-  expect(await c.twStart(k.task("p"), k.events("p"), 2, "w1", 60)).not.toBeNull();
+  await c.twEnqueue(k.task("p"), "countdown", "{}", "{}", 60, "", "");
+  expect(await c.twStart(k.task("p"), k.events("p"), "w1", 60)).not.toBeNull();
   const report = (n: number, data: string) => c.twProgress(k.task("p"), k.events("p"), k.channel("p"), "p", 1, data, 100, n);
   expect(await report(1, '"a"')).toBe(1);
   expect(await report(1, '"a"')).toBe(0); // the resend

@@ -3,7 +3,7 @@
   running one is flagged (the caller then tells its worker over the control channel).
   Input:
     KEYS[1] task hash  KEYS[2] events list  KEYS[3] task channel
-    ARGV[1] id  ARGV[2] now (ms)  ARGV[3] ttl (s)
+    ARGV[1] id  ARGV[2] ttl (s)
   Output:
     {outcome, task name}: outcome "not_found" | "cancelled" (was queued) | "cancelling" (was running)
     | the final state it already had
@@ -12,7 +12,7 @@ local f = redis.call("HMGET", KEYS[1], "state", "task", "inbox")
 local state, name = f[1], f[2] or "?"
 if not state then return {"not_found", ""} end
 if state == "queued" then
-  finish_task(ARGV[1], "cancelled", "", ARGV[2], tonumber(ARGV[3]), f[3])
+  finish_task(ARGV[1], "cancelled", "", tonumber(ARGV[2]), f[3])
   return {"cancelled", name}
 end
 if state == "running" then

@@ -3,18 +3,18 @@
   so a retry after a lost reply, or after a crash between the two steps, never creates it twice.
   Input:
     KEYS[1] task hash
-    ARGV[1] task name  ARGV[2] args JSON  ARGV[3] options JSON  ARGV[4] now (ms)  ARGV[5] ttl (s)
-    ARGV[6] idempotency key or ""  ARGV[7] the submitting server's inbox channel or "" (see prelude.lua)
+    ARGV[1] task name  ARGV[2] args JSON  ARGV[3] options JSON  ARGV[4] ttl (s)
+    ARGV[5] idempotency key or ""  ARGV[6] the submitting server's inbox channel or "" (see prelude.lua)
   Output:
     {1, "queued"} created;  {0, state} the id existed already (state: its current state, or "delayed"
     when it is queued but waiting out a retry backoff: it is in the delayed set, and must not be queued
     again, or it would run early)
 ]]
 local f = redis.call("HMGET", KEYS[1], "state", "due")
-if f[1] == "queued" and f[2] and tonumber(f[2]) > tonumber(ARGV[4]) then return {0, "delayed"} end
+if f[1] == "queued" and f[2] and tonumber(f[2]) > now_ms() then return {0, "delayed"} end
 if f[1] then return {0, f[1]} end
 redis.call("HSET", KEYS[1], "task", ARGV[1], "args", ARGV[2], "opts", ARGV[3], "state", "queued",
-  "created", ARGV[4], "attempts", 0, "stalls", 0, "seq", 0, "key", ARGV[6],
-  "inbox", ARGV[7])
-redis.call("EXPIRE", KEYS[1], tonumber(ARGV[5]))
+  "created", now_ms(), "attempts", 0, "stalls", 0, "seq", 0, "key", ARGV[5],
+  "inbox", ARGV[6])
+redis.call("EXPIRE", KEYS[1], tonumber(ARGV[4]))
 return {1, "queued"}

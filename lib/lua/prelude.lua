@@ -25,7 +25,8 @@ local function append_event(id, kind, frame_type, tail, inbox, ttl)
 end
 
 -- state: succeeded (payload = result JSON), failed (payload = error JSON) or cancelled.
-local function finish_task(id, state, payload, now, ttl, inbox)
+local function finish_task(id, state, payload, ttl, inbox)
+  local now = now_ms()
   local tail = "}"
   if state == "succeeded" then
     tail = ',"result":' .. payload .. "}"

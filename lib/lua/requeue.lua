@@ -11,7 +11,7 @@
               while Redis restarted)
   Input:
     KEYS[1] task hash  KEYS[2] events list  KEYS[3] task channel
-    ARGV[1] id  ARGV[2] worker id  ARGV[3] mode  ARGV[4] now (ms)  ARGV[5] ttl (s)  ARGV[6] max losses
+    ARGV[1] id  ARGV[2] worker id  ARGV[3] mode  ARGV[4] ttl (s)  ARGV[5] max losses
   Output:
     {"push", name} put it back on the queue;  {"cancelled"|"exhausted", name} it ended here;
     {"skip", name} nothing to do (final, gone, or another worker's)
@@ -25,13 +25,13 @@ if f[1] ~= "running" or f[5] ~= wid then return {"skip", name} end
 local stalls = tonumber(f[2] or "0") + (lost and 1 or 0)
 local attempts = tonumber(f[4] or "0")
 if f[3] == "1" then
-  finish_task(id, "cancelled", "", ARGV[4], tonumber(ARGV[5]), f[7])
+  finish_task(id, "cancelled", "", tonumber(ARGV[4]), f[7])
   return {"cancelled", name}
 end
-if lost and stalls > tonumber(ARGV[6]) then
+if lost and stalls > tonumber(ARGV[5]) then
   finish_task(id, "failed",
     '{"code":"exhausted","message":"the worker running it was lost ' .. stalls .. ' times"}',
-    ARGV[4], tonumber(ARGV[5]), f[7])
+    tonumber(ARGV[4]), f[7])
   return {"exhausted", name}
 end
 if not lost and attempts > 0 then attempts = attempts - 1 end

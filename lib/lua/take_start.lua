@@ -5,22 +5,22 @@
   which a single Redis allows and a cluster does not: there the worker takes, then starts.
   Input:
     KEYS[1] queue shard  KEYS[2] this worker's processing list for that shard
-    ARGV[1] max ids to take  ARGV[2] now (ms)  ARGV[3] worker id  ARGV[4] ttl (s)
-    ARGV[5] the task hash key of id "" and ARGV[6] the events key of id "" (both end "{}": the id goes
-    between the braces; see lib/keys.ts)  ARGV[7..] ids to drop from the processing list (see take.lua)
+    ARGV[1] max ids to take  ARGV[2] worker id  ARGV[3] ttl (s)
+    ARGV[4] the task hash key of id "" and ARGV[5] the events key of id "" (both end "{}": the id goes
+    between the braces; see lib/keys.ts)  ARGV[6..] ids to drop from the processing list (see take.lua)
   Output:
     {moved, ours, id, task, args, opts, attempt, id, ...}: how many ids were taken, how many of them this
     worker had started already (left in the list for its audit: see starting.lua), then each started one
 ]]
-for i = 7, #ARGV do redis.call("LREM", KEYS[2], -1, ARGV[i]) end
-local task_head, events_head = string.sub(ARGV[5], 1, -2), string.sub(ARGV[6], 1, -2)
-local ttl = tonumber(ARGV[4])
+for i = 6, #ARGV do redis.call("LREM", KEYS[2], -1, ARGV[i]) end
+local task_head, events_head = string.sub(ARGV[4], 1, -2), string.sub(ARGV[5], 1, -2)
+local ttl = tonumber(ARGV[3])
 local out = {0, 0}
 for _ = 1, tonumber(ARGV[1]) do
   local id = redis.call("LMOVE", KEYS[1], KEYS[2], "RIGHT", "LEFT")
   if not id then break end
   out[1] = out[1] + 1
-  local s = start_task(task_head .. id .. "}", events_head .. id .. "}", ARGV[2], ARGV[3], ttl)
+  local s = start_task(task_head .. id .. "}", events_head .. id .. "}", ARGV[2], ttl)
   if s == "ours" then
     out[2] = out[2] + 1
   elseif s then

@@ -29,14 +29,13 @@ export class HandBack {
     const c = this.command;
     if (mode === "lost" && (await c.exists(k.worker(wid))) === 1) return -1;
     const order = shards ?? Array.from({ length: k.shards }, (_, i) => k.shards - 1 - i);
-    const now = Date.now();
     let pushed = 0;
     for (const shard of order) {
       const active = k.active(wid, shard);
       const ids = [...new Set(await c.lrange(active, 0, -1))].filter((id) => !keep.has(id));
       const back: string[] = [];
       await Promise.all(ids.map(async (id) => {
-        const [action, name] = await c.twRequeue(k.task(id), k.events(id), k.channel(id), id, wid, mode, now, this.settings.ttlS, this.settings.maxLosses);
+        const [action, name] = await c.twRequeue(k.task(id), k.events(id), k.channel(id), id, wid, mode, this.settings.ttlS, this.settings.maxLosses);
         if (action === "push") back.push(id);
         else if (action === "cancelled" || action === "exhausted") {
           this.tally.finished(id, action === "cancelled" ? "cancelled" : "failed", name, action === "exhausted");

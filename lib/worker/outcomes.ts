@@ -60,15 +60,14 @@ export class Outcomes {
       const base = Math.min(opts.backoff_ms * 2 ** (r.attempt - 1), opts.backoff_max_ms);
       const delay = Math.round(base * (0.5 + Math.random() * 0.5));
       const k = this.keys;
-      const due = Date.now() + delay;
       // Task first, then the delayed set, then (with the next take) out of our list: a crash between
       // steps leaves the id for the reaper (or a duplicate entry, which start.lua skips), never lost.
       await this.write(`retry of ${r.id}`, () => this.batch.inOrder([
-        (p) => p.twRetry(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, errorJson(code, message), delay, due),
-        (p) => p.zadd(k.delayed(r.shard), due, r.id),
+        (p) => p.twRetry(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, errorJson(code, message), delay),
+        (p) => p.twDelay(k.delayed(r.shard), r.id, delay),
       ]));
       this.done[r.shard]!.push(r.id);
-      setTimeout(() => void this.promote(), Math.max(due - Date.now(), 0) + 5);
+      setTimeout(() => void this.promote(), delay + 5);
       return;
     }
     if (opts.retries > 0) {
@@ -79,11 +78,10 @@ export class Outcomes {
 
   private async finish(r: Running, state: "succeeded" | "failed" | "cancelled", payload: string, exhausted = false): Promise<void> {
     const k = this.keys;
-    const now = Date.now();
     // The final state first; the id leaves our processing list with the shard's next take (a crash before
     // leaves it to the reaper, which finds it final and drops it); then the fleet's counters.
     const seq = await this.write(`outcome of ${r.id}`, () =>
-      this.batch.one((c) => c.twFinish(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, state, payload, now, this.settings.ttlS)));
+      this.batch.one((c) => c.twFinish(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, state, payload, this.settings.ttlS)));
     this.done[r.shard]!.push(r.id);
     if (seq > 0) this.tally.finished(r.id, state, r.task, exhausted);
   }

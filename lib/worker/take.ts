@@ -39,15 +39,14 @@ export class Taker {
   async begin(shard: number, ids: string[], take?: number): Promise<{ started: Started[]; taken: string[]; moved: number; ours: number }> {
     const { command } = this;
     const k = this.keys;
-    const now = Date.now();
     const ttl = this.settings.ttlS;
-    const steps: Step[] = ids.map((id) => (r) => r.twStart(k.task(id), k.events(id), now, this.id, ttl));
+    const steps: Step[] = ids.map((id) => (r) => r.twStart(k.task(id), k.events(id), this.id, ttl));
     const taking = take !== undefined && (take > 0 || this.done[shard]!.length > 0);
     const drop = taking ? this.done[shard]!.splice(0) : [];
     if (taking) {
       const [queue, active] = [k.queue(shard), this.activeKey(shard)];
       steps.push(this.single
-        ? (r) => r.twTakeStart(queue, active, take ?? 0, now, this.id, ttl, k.task(""), k.events(""), ...drop)
+        ? (r) => r.twTakeStart(queue, active, take ?? 0, this.id, ttl, k.task(""), k.events(""), ...drop)
         : (r) => r.twTake(queue, active, take ?? 0, ...drop));
     }
     let res: unknown[];
