@@ -6,20 +6,14 @@ import { isRedisDown } from "../lib/errors.ts";
 import { makeLogger } from "../lib/log.ts";
 import { createRedis, waitReady } from "../lib/redis.ts";
 import type { ScriptedRedis } from "../lib/scripts.ts";
-import { type TestRedis, startRedis } from "./helpers/redis.ts";
+import { type TestRedis, startRedisWithClient } from "./helpers/redis.ts";
 import { uniquePrefix } from "./helpers/util.ts";
 
+let file: Awaited<ReturnType<typeof startRedisWithClient>> | undefined;
 let redis: TestRedis;
 let c: ScriptedRedis;
-beforeAll(async () => {
-  redis = await startRedis();
-  c = createRedis(redis.url, "command", makeLogger("batch-test", "silent"), "batch-test");
-  await waitReady(c, 5_000);
-});
-afterAll(async () => {
-  c?.disconnect();
-  await redis?.stop();
-});
+beforeAll(async () => ({ redis, client: c } = file = await startRedisWithClient("batch-test")));
+afterAll(() => file?.stop());
 
 test("commands issued in one turn run in the order issued; a failing one rejects alone", async () => {
   const b = new Batch(c);

@@ -4,24 +4,15 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { makeKeys } from "../lib/keys.ts";
-import { makeLogger } from "../lib/log.ts";
 import { Queue } from "../lib/queue.ts";
-import { createRedis, waitReady } from "../lib/redis.ts";
 import type { ScriptedRedis } from "../lib/scripts.ts";
-import { type TestRedis, startRedis } from "./helpers/redis.ts";
+import { startRedisWithClient } from "./helpers/redis.ts";
 import { uniquePrefix } from "./helpers/util.ts";
 
-let redis: TestRedis;
+let file: Awaited<ReturnType<typeof startRedisWithClient>> | undefined;
 let c: ScriptedRedis;
-beforeAll(async () => {
-  redis = await startRedis();
-  c = createRedis(redis.url, "command", makeLogger("scripts-test", "silent"), "scripts-test");
-  await waitReady(c, 5_000);
-});
-afterAll(async () => {
-  c?.disconnect();
-  await redis?.stop();
-});
+beforeAll(async () => ({ client: c } = file = await startRedisWithClient("scripts-test")));
+afterAll(() => file?.stop());
 
 /** Redis's clock (ms): the one every stored time is on. */
 async function redisNow(): Promise<number> {

@@ -10,11 +10,12 @@
     when it is queued but waiting out a retry backoff: it is in the delayed set, and must not be queued
     again, or it would run early)
 ]]
+local now = now_ms()
 local f = redis.call("HMGET", KEYS[1], "state", "due")
-if f[1] == "queued" and f[2] and tonumber(f[2]) > now_ms() then return {0, "delayed"} end
+if f[1] == "queued" and f[2] and tonumber(f[2]) > now then return {0, "delayed"} end
 if f[1] then return {0, f[1]} end
 redis.call("HSET", KEYS[1], "task", ARGV[1], "args", ARGV[2], "opts", ARGV[3], "state", "queued",
-  "created", now_ms(), "attempts", 0, "stalls", 0, "seq", 0, "key", ARGV[5],
+  "created", now, "attempts", 0, "stalls", 0, "seq", 0, "key", ARGV[5],
   "inbox", ARGV[6])
 redis.call("EXPIRE", KEYS[1], tonumber(ARGV[4]))
 return {1, "queued"}

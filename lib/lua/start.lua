@@ -7,4 +7,4 @@
   Output:
     {task, args, opts, attempt, created} started;  false not startable;  "ours" started by this worker already
 ]]
-return start_task(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]))
+return start_task(KEYS[1], KEYS[2], now_ms(), ARGV[1], tonumber(ARGV[2]))

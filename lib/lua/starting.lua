@@ -9,12 +9,12 @@
   its audit hands it back unless a handler here runs it: dropping it would leave a task `running` that
   nothing runs and no reaper sees.
 ]]
-local function start_task(task_key, events_key, wid, ttl)
+local function start_task(task_key, events_key, now, wid, ttl)
   local f = redis.call("HMGET", task_key, "state", "task", "args", "opts", "created", "attempts", "seq", "worker")
   if f[1] == "running" and f[8] == wid then return "ours" end
   if f[1] ~= "queued" then return false end
   local attempt = tonumber(f[6] or "0") + 1
-  redis.call("HSET", task_key, "state", "running", "started", now_ms(), "worker", wid, "attempts", attempt, "pn", 0)
+  redis.call("HSET", task_key, "state", "running", "started", now, "worker", wid, "attempts", attempt, "pn", 0)
   redis.call("EXPIRE", task_key, ttl)
   -- No event yet (a first run): no log to renew.
   if tonumber(f[7] or "0") > 0 then redis.call("EXPIRE", events_key, ttl) end

@@ -14,13 +14,13 @@
 ]]
 for i = 6, #ARGV do redis.call("LREM", KEYS[2], -1, ARGV[i]) end
 local task_head, events_head = string.sub(ARGV[4], 1, -2), string.sub(ARGV[5], 1, -2)
-local ttl = tonumber(ARGV[3])
+local ttl, now = tonumber(ARGV[3]), now_ms()
 local out = {0, 0}
 for _ = 1, tonumber(ARGV[1]) do
   local id = redis.call("LMOVE", KEYS[1], KEYS[2], "RIGHT", "LEFT")
   if not id then break end
   out[1] = out[1] + 1
-  local s = start_task(task_head .. id .. "}", events_head .. id .. "}", ARGV[2], ttl)
+  local s = start_task(task_head .. id .. "}", events_head .. id .. "}", now, ARGV[2], ttl)
   if s == "ours" then
     out[2] = out[2] + 1
   elseif s then

@@ -3,6 +3,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { makeLogger } from "../../lib/log.ts";
+import { createRedis, waitReady } from "../../lib/redis.ts";
+import type { ScriptedRedis } from "../../lib/scripts.ts";
 import { freePort, waitFor } from "./util.ts";
 
 export interface TestRedis {
@@ -63,4 +66,12 @@ export async function ping(port: number): Promise<boolean> {
 /** Runs a redis-cli command against the test Redis and returns its trimmed output. */
 export function cli(r: { port: number }, ...args: string[]): string {
   return Bun.spawnSync(["redis-cli", "-p", String(r.port), ...args]).stdout.toString().trim();
+}
+
+/** A private redis-server and a ready taskwire command client on it (scripts loaded), for tests of lib/ pieces. */
+export async function startRedisWithClient(name: string): Promise<{ redis: TestRedis; client: ScriptedRedis; stop(): Promise<void> }> {
+  const redis = await startRedis();
+  const client = createRedis(redis.url, "command", makeLogger(name, "silent"), name);
+  await waitReady(client, 5_000);
+  return { redis, client, stop: async () => (client.disconnect(), await redis.stop()) };
 }
