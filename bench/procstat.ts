@@ -71,11 +71,18 @@ export function wakes(pid: number): number {
   }
 }
 
-/** Whole-machine CPU counters (jiffies): busy and total, from the first line of /proc/stat. */
+/**
+ * Whole-machine CPU counters (jiffies, 1/100 s): busy and total. Total is wall time × cores (/proc/uptime)
+ * and busy is total minus idle and iowait (/proc/stat). Not the sum of /proc/stat's busy fields: on a
+ * tickless kernel those are sampled by the scheduler tick, which misses the short bursts of an open loop
+ * (seen: 26 % busy by the ticks while the idle counters said 49 %); idle time is measured, not sampled.
+ */
 export function machineJiffies(): { busy: number; total: number } {
   try {
-    const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const total = f.reduce((a, b) => a + b, 0);
+    const stat = readFileSync("/proc/stat", "utf8");
+    const f = stat.split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const cores = stat.match(/^cpu\d+ /gm)?.length ?? 1;
+    const total = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 100 * cores;
     return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
   } catch {
     return { busy: NaN, total: NaN };
