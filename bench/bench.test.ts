@@ -1,5 +1,7 @@
 /** The bench's own checks: percentiles, the raw WebSocket client, the report, and that the load generator catches a misbehaving server. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startServer, startWorker } from "../tests/helpers/procs.ts";
+import { cli, startRedis } from "../tests/helpers/redis.ts";
 import { startStack, type Stack } from "../tests/helpers/stack.ts";
 import { parseOptions, runMode } from "./load.ts";
 import { connectRaw } from "./rawws.ts";
@@ -150,6 +152,51 @@ describe("load generator verification", () => {
       expect(r.params.sources).toBe(2);
       expect(typeof r.extra.rssGrowthMB).toBe("number");
     });
+  });
+});
+
+describe("the comparison stacks (bench --stack)", () => {
+  // The side-by-side figures are only worth reading if the baselines do the same job: each must pass the
+  // load generator's own verification (every result once, the right value, seed frames in order).
+  test("BullMQ + Bun.serve serves /ws and /async_task/ as the load generator checks them", async () => {
+    const redis = await startRedis();
+    const env = { REDIS_URL: redis.socketUrl };
+    const server = await startServer(env, "bench/baseline/bullmq-server.ts");
+    const worker = await startWorker(env, "bench/baseline/bullmq-worker.ts").catch(async (err) => {
+      await server.kill("SIGKILL");
+      throw err;
+    });
+    try {
+      const run = (...args: string[]) => {
+        const { mode, options } = parseOptions([...args, "--url", server.http, "--seconds", "0.5", "--warmup", "0", "--quiet"]);
+        return runMode(mode, options);
+      };
+      const closed = await run("ws-closed", "--sockets", "3", "--inflight", "5", "--payload", "1024");
+      expect(closed.violations).toEqual({ duplicates: 0, wrongValue: 0, missing: 0, errors: {}, unexpected: 0, closes: 0 });
+      expect(closed.verified).toBeGreaterThan(0);
+      const seed = await run("async", "--sockets", "3");
+      expect(seed.ok).toBe(true);
+      expect(seed.verified).toBeGreaterThan(0);
+      // It really ran on BullMQ: the jobs went through BullMQ's own keys in that Redis.
+      expect(cli(redis, "GET", "bull:bench:id")).toMatch(/^\d+$/);
+      expect(Number(cli(redis, "GET", "bull:bench:id"))).toBeGreaterThanOrEqual(closed.verified + seed.verified);
+    } finally {
+      await Promise.all([server.kill("SIGKILL"), worker.kill("SIGKILL")]);
+      await redis.stop();
+    }
+  });
+
+  test("the echo floor answers without Redis or a worker", async () => {
+    const server = await startServer({}, "bench/baseline/echo-server.ts");
+    try {
+      const { mode, options } = parseOptions(["ws-open", "--rate", "200", "--sockets", "2", "--url", server.http, "--seconds", "0.5", "--warmup", "0", "--quiet"]);
+      const r = await runMode(mode, options);
+      expect(r.ok).toBe(true);
+      expect(r.verified).toBe(r.tasks);
+      expect(r.verified).toBeGreaterThan(50);
+    } finally {
+      await server.kill("SIGKILL");
+    }
   });
 });
 

@@ -4,8 +4,12 @@
  *
  *   bun run bench [--only ws-closed,ws-open] [--seconds 5] [--warmup 1] [--settle 10] [--runs 3] [--quick]
  *                 [--sockets-idle 20000] [--autopipeline] [--profile] [--tcp] [--env NAME=value ...] [--label text] [--out dir] [--no-write]
+ *                 [--stack taskwire|bullmq]
+ *
+ * --stack bullmq runs the same workloads against the baseline in bench/baseline/ (BullMQ + Bun.serve);
+ * --stack echo against a server that answers at once, without Redis or worker (the load generator's floor).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -37,7 +41,17 @@ interface RunOptions {
   tcp: boolean;
   /** Extra environment for the server and worker (--env NAME=value), e.g. WORKER_CONCURRENCY. */
   env: Record<string, string>;
+  /** What serves the workloads: taskwire, or the BullMQ + Bun.serve baseline (--stack). */
+  stack: StackName;
 }
+
+/** The server and worker scripts of each stack the bench can measure (paths from the project root). */
+const STACKS = {
+  taskwire: { server: "server.ts", worker: "worker.ts", title: "taskwire" },
+  bullmq: { server: "bench/baseline/bullmq-server.ts", worker: "bench/baseline/bullmq-worker.ts", title: "BullMQ + Bun.serve baseline" },
+  echo: { server: "bench/baseline/echo-server.ts", worker: undefined, title: "echo floor (load generator and loopback only)" },
+} as const;
+type StackName = keyof typeof STACKS;
 
 const WORKLOADS: Record<string, Workload> = {
   "ws-closed": {
@@ -84,7 +98,8 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 interface Stack {
   redis: TestRedis;
   server: ServerProc;
-  worker: Proc;
+  /** None for the echo floor. */
+  worker?: Proc;
   pids: string;
 }
 
@@ -97,9 +112,10 @@ async function startStack(o: RunOptions, profileDir?: string): Promise<Stack> {
   if (profileDir) bunOptions.push("--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${profileDir}`);
   if (bunOptions.length) env.BUN_OPTIONS = bunOptions.join(" ");
   try {
-    const server = await startServer(env);
-    const worker = await startWorker(env);
-    return { redis, server, worker, pids: `server=${server.pid},worker=${worker.pid},redis=${redis.proc.pid}` };
+    const server = await startServer(env, STACKS[o.stack].server);
+    const script = STACKS[o.stack].worker;
+    const worker = script ? await startWorker(env, script) : undefined;
+    return { redis, server, worker, pids: `server=${server.pid},${worker ? `worker=${worker.pid},` : ""}redis=${redis.proc.pid}` };
   } catch (err) {
     await redis.stop();
     throw err;
@@ -110,8 +126,9 @@ async function stopStack(s: Stack, graceful: boolean): Promise<void> {
   // SIGTERM lets a --cpu-prof process write its profile on exit; otherwise no need to wait.
   const signal = graceful ? "SIGTERM" : "SIGKILL";
   const deadline = Bun.sleep(15_000).then(() => "timeout");
-  const stopped = Promise.all([s.server.kill(signal), s.worker.kill(signal)]);
-  if ((await Promise.race([stopped, deadline])) === "timeout") await Promise.all([s.server.kill("SIGKILL"), s.worker.kill("SIGKILL")]);
+  const procs = [s.server, ...(s.worker ? [s.worker] : [])];
+  const stopped = Promise.all(procs.map((p) => p.kill(signal)));
+  if ((await Promise.race([stopped, deadline])) === "timeout") await Promise.all(procs.map((p) => p.kill("SIGKILL")));
   await s.redis.stop();
 }
 
@@ -158,7 +175,21 @@ function machine() {
     redis: redisVersion.match(/v=(\S+)/)?.[1] ?? redisVersion,
     loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
     code: codeVersion(),
+    idlePolling: idlePolling(),
   };
+}
+
+/**
+ * How long an idle vCPU polls before it halts (KVM guests' cpuidle-haltpoll), if this kernel has it. It moves
+ * the open loop's figures: waking a halted vCPU is what a task's hops cost on a VM (see README, Performance).
+ */
+function idlePolling(): string {
+  try {
+    const ns = readFileSync("/sys/module/haltpoll/parameters/guest_halt_poll_ns", "utf8").trim();
+    return `guest_halt_poll_ns ${ns}`;
+  } catch {
+    return "no haltpoll driver";
+  }
 }
 
 /** Which code was measured: the commit and how many files differ from it (read-only git). */
@@ -188,6 +219,7 @@ function parse(argv: string[]) {
       "no-write": { type: "boolean", default: false },
       env: { type: "string", multiple: true, default: [] },
       out: { type: "string" },
+      stack: { type: "string", default: "taskwire" },
     },
   });
   const names = values.only ? values.only.split(",").map((s) => s.trim()).filter(Boolean) : Object.keys(WORKLOADS);
@@ -200,6 +232,8 @@ function parse(argv: string[]) {
     if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${flag}: expected a number from ${min} to ${max}; got ${JSON.stringify(s)}`);
     return n;
   };
+  const stack = values.stack!;
+  if (!(stack in STACKS)) throw new Error(`--stack: expected one of ${Object.keys(STACKS).join(", ")}; got ${JSON.stringify(stack)}`);
   const q = values.quick!;
   const o: RunOptions = {
     seconds: num("seconds", values.seconds, q ? 2 : 5, 0.5, 600),
@@ -211,6 +245,7 @@ function parse(argv: string[]) {
     profile: values.profile!,
     tcp: values.tcp!,
     env: {},
+    stack: stack as StackName,
   };
   const env: Record<string, string> = {};
   for (const kv of values.env!) {
@@ -237,7 +272,7 @@ async function main(): Promise<void> {
   const profileDir = o.profile ? join(outDir, "profiles", stamp) : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const host = machine();
-  log(`taskwire bench ${stamp}: ${names.join(", ")}; ${o.runs} run(s) × ${o.seconds} s after ${o.warmup} s warm-up` +
+  log(`taskwire bench ${stamp}${o.stack === "taskwire" ? "" : ` of the ${STACKS[o.stack].title}`}: ${names.join(", ")}; ${o.runs} run(s) × ${o.seconds} s after ${o.warmup} s warm-up` +
     `${o.autopipeline ? "; ioredis auto-pipelining ON" : ""}${o.profile ? `; CPU profiles in ${profileDir}` : ""}`);
   if (Object.keys(o.env).length) log(`server and worker env: ${Object.entries(o.env).map(([k, v]) => `${k}=${v}`).join(" ")}`);
   const busyAtStart = await busyBefore(2_000);
@@ -284,13 +319,13 @@ async function main(): Promise<void> {
     reports.push({ name, title: w.title, target: w.target, runs });
   }
 
-  const caption = `taskwire bench ${stamp}${label ? ` (${label})` : ""}${o.autopipeline ? ", auto-pipelining on" : ""}${o.tcp ? ", Redis over TCP" : ""}${Object.entries(o.env).map(([k, v]) => `, ${k}=${v}`).join("")} — ${provisional ? "provisional, busy" : "idle"} ${host.cores}-core machine`;
+  const caption = `taskwire bench ${stamp}${o.stack === "taskwire" ? "" : `: ${STACKS[o.stack].title}`}${label ? ` (${label})` : ""}${o.autopipeline ? ", auto-pipelining on" : ""}${o.tcp ? ", Redis over TCP" : ""}${Object.entries(o.env).map(([k, v]) => `, ${k}=${v}`).join("")} — ${provisional ? "provisional, busy" : "idle"} ${host.cores}-core machine`;
   const table = markdownTable(reports);
   const md = [
     `# ${caption}`,
     "",
-    `Machine: ${host.cores} × ${host.cpu}, ${host.memGiB} GiB, Linux ${host.kernel}, Bun ${host.bun}, redis-server ${host.redis}; load average at start ${host.loadavgAtStart.join(" ")}. Code: ${host.code}.`,
-    `Load generator, server, one worker (WORKER_CONCURRENCY default) and redis-server all on this box; server and worker reach Redis ${o.tcp ? "over loopback TCP (--tcp)" : "through its Unix socket, as `npm start`'s private Redis does (--tcp: loopback TCP)"}. Warm-up: ${Math.max(1, o.warmup)} s of the closed loop (JIT), then ${o.settle} s of the workload itself (discarded); then ${o.runs} run(s) of ${o.seconds} s each, each after ${o.warmup} s of its own warm-up; medians shown.`,
+    `Machine: ${host.cores} × ${host.cpu}, ${host.memGiB} GiB, Linux ${host.kernel}, Bun ${host.bun}, redis-server ${host.redis}, idle vCPU ${host.idlePolling}; load average at start ${host.loadavgAtStart.join(" ")}. Code: ${host.code}.`,
+    `${o.stack === "taskwire" ? "" : `Stack: ${STACKS[o.stack].title} (bench/baseline/), not taskwire. `}Load generator, server, ${STACKS[o.stack].worker ? "one worker (WORKER_CONCURRENCY default) " : "no worker "}and redis-server all on this box; server and worker reach Redis ${o.tcp ? "over loopback TCP (--tcp)" : "through its Unix socket, as `npm start`'s private Redis does (--tcp: loopback TCP)"}. Warm-up: ${Math.max(1, o.warmup)} s of the closed loop (JIT), then ${o.settle} s of the workload itself (discarded); then ${o.runs} run(s) of ${o.seconds} s each, each after ${o.warmup} s of its own warm-up; medians shown.`,
     "Latency: /ws closed loop = submit to result; open loop = intended send time to result (coordinated omission avoided), with send-to-result in brackets; /async_task/ = socket connect to result, with send-to-result in brackets.",
     (provisional
       ? `**Provisional**: the machine was ${busyAtStart} % busy before the bench started (something else was running).`

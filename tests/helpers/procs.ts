@@ -38,9 +38,10 @@ export interface ServerProc extends Proc {
   ws: string;
 }
 
-export async function startServer(env: Record<string, string>): Promise<ServerProc> {
+/** `script`: another server speaking the protocol (the bench's BullMQ baseline); it must answer GET /healthz. */
+export async function startServer(env: Record<string, string>, script = "server.ts"): Promise<ServerProc> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const p = spawnLogged([process.execPath, "run", "server.ts"], { ...env, PORT: String(port) });
+  const p = spawnLogged([process.execPath, "run", script], { ...env, PORT: String(port) });
   const tls = Boolean(env.TLS_CERT_FILE);
   const http = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
   await waitFor(async () => {
@@ -51,8 +52,9 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
   return { ...p, port, http, ws: `${tls ? "wss" : "ws"}://127.0.0.1:${port}` };
 }
 
-export async function startWorker(env: Record<string, string>): Promise<Proc> {
-  const p = spawnLogged([process.execPath, "run", "worker.ts"], env);
+/** `script`: another worker (the bench's BullMQ baseline); it must print "taking tasks" once ready. */
+export async function startWorker(env: Record<string, string>, script = "worker.ts"): Promise<Proc> {
+  const p = spawnLogged([process.execPath, "run", script], env);
   await waitFor(() => {
     if (p.proc.exitCode !== null) throw new Error(`worker exited ${p.proc.exitCode}:\n${p.output()}`);
     return p.output().includes("taking tasks");

@@ -1,0 +1,102 @@
+/**
+ * The BullMQ baseline's server: Bun.serve speaking the part of PROTOCOL.md the load generator uses
+ * (`/ws` submit → accepted → result/failed, the `/async_task/` seed frames, `/healthz`) on top of BullMQ:
+ * Queue.add per submit, one QueueEvents per process for every completion. Written the way a careful user of
+ * BullMQ would (jobs removed once done, one events reader, no polling), so the comparison is fair.
+ */
+import { Queue, QueueEvents } from "bullmq";
+import { pyDumps } from "../../lib/protocol.ts";
+import { connection, QUEUE } from "./bullmq.ts";
+
+type Waiter = { kind: "ws"; ws: Sock } | { kind: "seed"; ws: Sock; n: unknown };
+interface Data {
+  seed: boolean;
+  started?: boolean;
+}
+type Sock = import("bun").ServerWebSocket<Data>;
+type Outcome = { ok: true; value: unknown } | { ok: false; message: string };
+
+const queue = new Queue(QUEUE, { connection: connection(), defaultJobOptions: { removeOnComplete: true, removeOnFail: true } });
+const events = new QueueEvents(QUEUE, { connection: connection({ maxRetriesPerRequest: null }) });
+await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+
+const waiting = new Map<string, Waiter>();
+// A completion can be read from the events stream before Queue.add's reply reaches us.
+const early = new Map<string, Outcome>();
+
+function deliver(id: string, out: Outcome): void {
+  const w = waiting.get(id);
+  if (!w) {
+    early.set(id, out);
+    if (early.size > 100_000) early.delete(early.keys().next().value!); // bounded: ids nobody here waits for
+    return;
+  }
+  waiting.delete(id);
+  if (w.kind === "ws") {
+    w.ws.send(out.ok ? JSON.stringify({ type: "result", id, result: out.value })
+      : JSON.stringify({ type: "failed", id, error: { code: "task_error", message: out.message } }));
+  } else {
+    w.ws.send(out.ok ? pyDumps({ msg: "success", flag: true, data: { result: out.value } })
+      : pyDumps({ msg: `task failed: ${out.message}`, flag: false }));
+    w.ws.close(1000);
+  }
+}
+
+events.on("completed", ({ jobId, returnvalue }) => deliver(jobId, { ok: true, value: returnvalue }));
+events.on("failed", ({ jobId, failedReason }) => deliver(jobId, { ok: false, message: failedReason }));
+
+function wait(id: string, w: Waiter): void {
+  const out = early.get(id);
+  waiting.set(id, w);
+  if (out) {
+    early.delete(id);
+    deliver(id, out);
+  }
+}
+
+async function submit(ws: Sock, raw: string): Promise<void> {
+  let f: { type?: string; ref?: string; task?: string; args?: unknown };
+  try {
+    f = JSON.parse(raw);
+  } catch {
+    return void ws.send(JSON.stringify({ type: "error", error: { code: "bad_json", message: "not JSON" } }));
+  }
+  if (f.type !== "submit" || typeof f.task !== "string") {
+    return void ws.send(JSON.stringify({ type: "error", ref: f.ref, error: { code: "bad_request", message: "only submit is served here" } }));
+  }
+  const job = await queue.add(f.task, f.args ?? {});
+  ws.send(JSON.stringify({ type: "accepted", ref: f.ref, id: job.id }));
+  wait(job.id!, { kind: "ws", ws });
+}
+
+async function seed(ws: Sock, raw: string): Promise<void> {
+  const n = (JSON.parse(raw) as { task_id: unknown }).task_id;
+  const job = await queue.add("test_task", { task_id: n });
+  ws.send(pyDumps({ msg: `task ${n} is running...`, flag: true, id: job.id }));
+  wait(job.id!, { kind: "seed", ws, n });
+}
+
+const server = Bun.serve<Data>({
+  hostname: "127.0.0.1",
+  port: Number(process.env.PORT ?? 8000),
+  fetch(req, srv) {
+    const path = new URL(req.url).pathname;
+    if (path === "/healthz") return new Response("ok");
+    if ((path === "/ws" || path === "/async_task/") && srv.upgrade(req, { data: { seed: path === "/async_task/" } })) return;
+    return new Response("not found", { status: 404 });
+  },
+  websocket: {
+    message(ws, msg) {
+      const raw = String(msg);
+      const fail = (err: Error) => ws.send(JSON.stringify({ type: "error", error: { code: "unavailable", message: err.message } }));
+      if (!ws.data.seed) return void submit(ws, raw).catch(fail);
+      if (ws.data.started) return;
+      ws.data.started = true;
+      seed(ws, raw).catch(fail);
+    },
+  },
+});
+console.log(`bullmq baseline server on ${server.url}`);
+const stop = () => void Promise.all([queue.close(), events.close()]).then(() => process.exit(0));
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
