@@ -59,16 +59,25 @@ export function cpuSince(pids: Pids, before: Record<string, number>): Record<str
  * from run to run: it shows a saving that CPU time's noise hides (README "Performance").
  */
 export function wakes(pid: number): number {
+  let tids: string[];
   try {
-    let n = 0;
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const m = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8").match(/^voluntary_ctxt_switches:\s+(\d+)/m);
-      n += m ? Number(m[1]) : 0;
-    }
-    return n;
+    tids = readdirSync(`/proc/${pid}/task`);
   } catch {
     return NaN;
   }
+  // A thread that has exited takes its count with it (Linux keeps no per-process total of other
+  // processes' switches), so a difference is only sound while the threads stay: the bench's server,
+  // worker and Redis keep theirs; a test runner's helper threads come and go.
+  let n = 0;
+  for (const tid of tids) {
+    try {
+      const m = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8").match(/^voluntary_ctxt_switches:\s+(\d+)/m);
+      n += m ? Number(m[1]) : 0;
+    } catch {
+      // gone between the listing and the read
+    }
+  }
+  return n;
 }
 
 /**

@@ -4,7 +4,7 @@
  *
  *   bun run bench [--only ws-closed,ws-open] [--seconds 5] [--warmup 1] [--settle 10] [--runs 3] [--quick]
  *                 [--sockets-idle 20000] [--autopipeline] [--profile] [--tcp] [--env NAME=value ...] [--label text] [--out dir] [--no-write]
- *                 [--stack taskwire|bullmq]
+ *                 [--stack taskwire|bullmq|echo]
  *
  * --stack bullmq runs the same workloads against the baseline in bench/baseline/ (BullMQ + Bun.serve);
  * --stack echo against a server that answers at once, without Redis or worker (the load generator's floor).
@@ -41,7 +41,7 @@ interface RunOptions {
   tcp: boolean;
   /** Extra environment for the server and worker (--env NAME=value), e.g. WORKER_CONCURRENCY. */
   env: Record<string, string>;
-  /** What serves the workloads: taskwire, or the BullMQ + Bun.serve baseline (--stack). */
+  /** What serves the workloads (--stack): taskwire, the BullMQ + Bun.serve baseline, or the echo floor. */
   stack: StackName;
 }
 

@@ -4,20 +4,30 @@ import { cpuMs, machineJiffies, wakes } from "../bench/procstat.ts";
 
 test("wakes() counts each time a process slept and was woken, over all its threads; a gone process is NaN", async () => {
   const child = Bun.spawn(["sleep", "5"]);
+  // One thread (a shell), so no helper thread can exit and take its count with it: it waits for "go",
+  // then waits on 10 `sleep`s in turn, says "done" and waits on its input again.
+  const waiter = Bun.spawn(["sh", "-c", "read go; i=0; while [ $i -lt 10 ]; do sleep 0.01; i=$((i+1)); done; echo done; read stop"], {
+    stdin: "pipe", stdout: "pipe",
+  });
   try {
-    await Bun.sleep(200); // past its start-up: from here it sleeps in one call
+    await Bun.sleep(200); // past both start-ups: from here each sleeps in one call
     const before = wakes(child.pid);
     expect(Number.isInteger(before)).toBe(true);
-    // This process sleeps 10 times (a timer each), so it is woken at least 10 times.
-    const self0 = wakes(process.pid);
-    for (let i = 0; i < 10; i++) await Bun.sleep(5);
-    expect(wakes(process.pid) - self0).toBeGreaterThanOrEqual(10);
+    const waiter0 = wakes(waiter.pid);
+    waiter.stdin.write("go\n");
+    waiter.stdin.flush();
+    const out = waiter.stdout.getReader();
+    let said = "";
+    for (let i = 0; i < 50 && !said.includes("done"); i++) said += new TextDecoder().decode((await out.read()).value ?? new Uint8Array());
+    expect(said).toContain("done");
+    expect(wakes(waiter.pid) - waiter0).toBeGreaterThanOrEqual(10);
     // A sleeping child that is never woken stays where it was.
     expect(wakes(child.pid)).toBe(before);
     expect(cpuMs(child.pid)).toBeGreaterThanOrEqual(0);
   } finally {
     child.kill();
-    await child.exited;
+    waiter.kill();
+    await Promise.all([child.exited, waiter.exited]);
   }
   expect(wakes(child.pid)).toBeNaN();
 });

@@ -7,13 +7,9 @@
 import { Queue, QueueEvents } from "bullmq";
 import { pyDumps } from "../../lib/protocol.ts";
 import { connection, QUEUE } from "./bullmq.ts";
+import { serveProtocol, type Sock } from "./serve.ts";
 
-type Waiter = { kind: "ws"; ws: Sock } | { kind: "seed"; ws: Sock; n: unknown };
-interface Data {
-  seed: boolean;
-  started?: boolean;
-}
-type Sock = import("bun").ServerWebSocket<Data>;
+type Waiter = { kind: "ws" | "seed"; ws: Sock };
 type Outcome = { ok: true; value: unknown } | { ok: false; message: string };
 
 const queue = new Queue(QUEUE, { connection: connection(), defaultJobOptions: { removeOnComplete: true, removeOnFail: true } });
@@ -73,30 +69,16 @@ async function seed(ws: Sock, raw: string): Promise<void> {
   const n = (JSON.parse(raw) as { task_id: unknown }).task_id;
   const job = await queue.add("test_task", { task_id: n });
   ws.send(pyDumps({ msg: `task ${n} is running...`, flag: true, id: job.id }));
-  wait(job.id!, { kind: "seed", ws, n });
+  wait(job.id!, { kind: "seed", ws });
 }
 
-const server = Bun.serve<Data>({
-  hostname: "127.0.0.1",
-  port: Number(process.env.PORT ?? 8000),
-  fetch(req, srv) {
-    const path = new URL(req.url).pathname;
-    if (path === "/healthz") return new Response("ok");
-    if ((path === "/ws" || path === "/async_task/") && srv.upgrade(req, { data: { seed: path === "/async_task/" } })) return;
-    return new Response("not found", { status: 404 });
-  },
-  websocket: {
-    message(ws, msg) {
-      const raw = String(msg);
-      const fail = (err: Error) => ws.send(JSON.stringify({ type: "error", error: { code: "unavailable", message: err.message } }));
-      if (!ws.data.seed) return void submit(ws, raw).catch(fail);
-      if (ws.data.started) return;
-      ws.data.started = true;
-      seed(ws, raw).catch(fail);
-    },
-  },
+serveProtocol("bullmq baseline server", (ws, raw) => {
+  const fail = (err: Error) => ws.send(JSON.stringify({ type: "error", error: { code: "unavailable", message: err.message } }));
+  if (!ws.data.seed) return void submit(ws, raw).catch(fail);
+  if (ws.data.started) return;
+  ws.data.started = true;
+  seed(ws, raw).catch(fail);
 });
-console.log(`bullmq baseline server on ${server.url}`);
 const stop = () => void Promise.all([queue.close(), events.close()]).then(() => process.exit(0));
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
