@@ -9,41 +9,41 @@ import { pyDumps } from "../../lib/protocol.ts";
 import { connection, QUEUE } from "./bullmq.ts";
 import { serveProtocol, type Sock } from "./serve.ts";
 
-type Waiter = { kind: "ws" | "seed"; ws: Sock };
 type Outcome = { ok: true; value: unknown } | { ok: false; message: string };
 
 const queue = new Queue(QUEUE, { connection: connection(), defaultJobOptions: { removeOnComplete: true, removeOnFail: true } });
 const events = new QueueEvents(QUEUE, { connection: connection({ maxRetriesPerRequest: null }) });
 await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
 
-const waiting = new Map<string, Waiter>();
+/** Task id → the socket waiting for its outcome (ws.data.seed says which endpoint, so which frames). */
+const waiting = new Map<string, Sock>();
 // A completion can be read from the events stream before Queue.add's reply reaches us.
 const early = new Map<string, Outcome>();
 
 function deliver(id: string, out: Outcome): void {
-  const w = waiting.get(id);
-  if (!w) {
+  const ws = waiting.get(id);
+  if (!ws) {
     early.set(id, out);
     if (early.size > 100_000) early.delete(early.keys().next().value!); // bounded: ids nobody here waits for
     return;
   }
   waiting.delete(id);
-  if (w.kind === "ws") {
-    w.ws.send(out.ok ? JSON.stringify({ type: "result", id, result: out.value })
+  if (!ws.data.seed) {
+    ws.send(out.ok ? JSON.stringify({ type: "result", id, result: out.value })
       : JSON.stringify({ type: "failed", id, error: { code: "task_error", message: out.message } }));
   } else {
-    w.ws.send(out.ok ? pyDumps({ msg: "success", flag: true, data: { result: out.value } })
+    ws.send(out.ok ? pyDumps({ msg: "success", flag: true, data: { result: out.value } })
       : pyDumps({ msg: `task failed: ${out.message}`, flag: false }));
-    w.ws.close(1000);
+    ws.close(1000);
   }
 }
 
 events.on("completed", ({ jobId, returnvalue }) => deliver(jobId, { ok: true, value: returnvalue }));
 events.on("failed", ({ jobId, failedReason }) => deliver(jobId, { ok: false, message: failedReason }));
 
-function wait(id: string, w: Waiter): void {
+function wait(id: string, ws: Sock): void {
   const out = early.get(id);
-  waiting.set(id, w);
+  waiting.set(id, ws);
   if (out) {
     early.delete(id);
     deliver(id, out);
@@ -62,14 +62,14 @@ async function submit(ws: Sock, raw: string): Promise<void> {
   }
   const job = await queue.add(f.task, f.args ?? {});
   ws.send(JSON.stringify({ type: "accepted", ref: f.ref, id: job.id }));
-  wait(job.id!, { kind: "ws", ws });
+  wait(job.id!, ws);
 }
 
 async function seed(ws: Sock, raw: string): Promise<void> {
   const n = (JSON.parse(raw) as { task_id: unknown }).task_id;
   const job = await queue.add("test_task", { task_id: n });
   ws.send(pyDumps({ msg: `task ${n} is running...`, flag: true, id: job.id }));
-  wait(job.id!, { kind: "seed", ws });
+  wait(job.id!, ws);
 }
 
 serveProtocol("bullmq baseline server", (ws, raw) => {

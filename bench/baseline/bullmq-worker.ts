@@ -7,9 +7,7 @@ import { connection, QUEUE } from "./bullmq.ts";
 
 const worker = new Worker(QUEUE, async (job) => (job.data as { task_id: unknown }).task_id, {
   connection: connection({ maxRetriesPerRequest: null }),
-  concurrency: 64,
-  removeOnComplete: { count: 0 },
-  removeOnFail: { count: 0 },
+  concurrency: 64, // jobs are removed once done by their own options (the server's Queue)
 });
 worker.on("error", (err) => console.error(`worker error: ${err.message}`));
 await worker.waitUntilReady();
