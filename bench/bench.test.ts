@@ -192,8 +192,9 @@ describe("the comparison stacks (bench --stack)", () => {
       const { mode, options } = parseOptions(["ws-open", "--rate", "200", "--sockets", "2", "--url", server.http, "--seconds", "0.5", "--warmup", "0", "--quiet"]);
       const r = await runMode(mode, options);
       expect(r.ok).toBe(true);
-      expect(r.verified).toBe(r.tasks);
-      expect(r.verified).toBeGreaterThan(50);
+      // tasks: results inside the measured window; verified: every result checked, drained ones too.
+      expect(r.tasks).toBeGreaterThan(50);
+      expect(r.verified).toBeGreaterThanOrEqual(r.tasks);
     } finally {
       await server.kill("SIGKILL");
     }
