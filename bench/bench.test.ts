@@ -4,6 +4,7 @@ import { startServer, startWorker } from "../tests/helpers/procs.ts";
 import { cli, startRedis } from "../tests/helpers/redis.ts";
 import { startStack, type Stack } from "../tests/helpers/stack.ts";
 import { parseOptions, runMode } from "./load.ts";
+import { encode, parseReply } from "./baseline/resp.ts";
 import { connectRaw } from "./rawws.ts";
 import { markdownTable, svgChart } from "./report.ts";
 import { median, Samples } from "./stats.ts";
@@ -186,6 +187,35 @@ describe("the comparison stacks (bench --stack)", () => {
     }
   });
 
+  test("the relay floor carries every task through a Redis list, a worker and pub/sub", async () => {
+    const redis = await startRedis();
+    const env = { REDIS_URL: redis.socketUrl };
+    const server = await startServer(env, "bench/baseline/relay-server.ts");
+    const worker = await startWorker(env, "bench/baseline/relay-worker.ts").catch(async (err) => {
+      await server.kill("SIGKILL");
+      throw err;
+    });
+    try {
+      const run = (...args: string[]) => {
+        const { mode, options } = parseOptions([...args, "--url", server.http, "--seconds", "0.5", "--warmup", "0", "--quiet"]);
+        return runMode(mode, options);
+      };
+      const closed = await run("ws-closed", "--sockets", "3", "--inflight", "5", "--payload", "1024");
+      expect(closed.violations).toEqual({ duplicates: 0, wrongValue: 0, missing: 0, errors: {}, unexpected: 0, closes: 0 });
+      expect(closed.verified).toBeGreaterThan(0);
+      const seed = await run("async", "--sockets", "3");
+      expect(seed.ok).toBe(true);
+      expect(seed.verified).toBeGreaterThan(0);
+      // Every task went through Redis: one LPUSH and one PUBLISH each (replies off, so only the stats show them).
+      const calls = (cmd: string) => Number(cli(redis, "INFO", "commandstats").match(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`))?.[1] ?? 0);
+      expect(calls("lpush")).toBeGreaterThanOrEqual(closed.verified + seed.verified);
+      expect(calls("publish")).toBeGreaterThanOrEqual(closed.verified + seed.verified);
+    } finally {
+      await Promise.all([server.kill("SIGKILL"), worker.kill("SIGKILL")]);
+      await redis.stop();
+    }
+  });
+
   test("the echo floor answers without Redis or a worker", async () => {
     const server = await startServer({}, "bench/baseline/echo-server.ts");
     try {
@@ -198,6 +228,42 @@ describe("the comparison stacks (bench --stack)", () => {
     } finally {
       await server.kill("SIGKILL");
     }
+  });
+});
+
+describe("command lines", () => {
+  const run = (...args: string[]) => Bun.spawnSync([process.execPath, "run", ...args], { cwd: `${import.meta.dir}/..`, stdout: "pipe", stderr: "pipe" });
+
+  test("--help lists every workload, stack and mode; a bad flag exits 2 and points to --help", () => {
+    const help = run("bench/run.ts", "--help");
+    expect(help.exitCode).toBe(0);
+    for (const name of ["ws-closed", "ws-open", "async-seq", "ws-64k", "connections", "taskwire", "bullmq", "echo", "relay"]) {
+      expect(help.stdout.toString()).toContain(`  ${name} `);
+    }
+    const bad = run("bench/run.ts", "--stack", "nope");
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.toString()).toContain("--stack: expected one of taskwire, bullmq, echo, relay");
+    expect(bad.stderr.toString()).toContain("--help");
+    const loadHelp = run("bench/load.ts", "--help");
+    expect(loadHelp.exitCode).toBe(0);
+    for (const mode of ["ws-closed", "ws-open", "async", "async-seq", "connections"]) expect(loadHelp.stdout.toString()).toContain(`  ${mode} `);
+    const noMode = run("bench/load.ts", "--seconds", "1");
+    expect(noMode.exitCode).toBe(2);
+    expect(noMode.stderr.toString()).toContain("mode: expected one of");
+  });
+});
+
+describe("the relay floor's RESP codec", () => {
+  test("encodes by byte length and parses a reply only once all of it has arrived", () => {
+    expect(encode([["PUBLISH", "c", "é 1"], ["PING"]])).toBe("*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$4\r\né 1\r\n*1\r\n$4\r\nPING\r\n");
+    const wire = Buffer.from("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$4\r\né 1\r\n:5\r\n$-1\r\n+OK\r\n");
+    for (let cut = 0; cut < 35; cut++) expect(parseReply(wire.subarray(0, cut), 0)).toBeUndefined();
+    const [first, at] = parseReply(wire, 0)!;
+    expect(first).toEqual(["message", "ch", "é 1"]);
+    expect(parseReply(wire, at)).toEqual([5, at + 4]);
+    expect(parseReply(wire, at + 4)![0]).toBeNull();
+    expect(parseReply(wire, at + 9)![0]).toBe("OK");
+    expect(() => parseReply(Buffer.from("-ERR nope\r\n"), 0)).toThrow("redis: ERR nope");
   });
 });
 

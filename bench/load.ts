@@ -1,17 +1,7 @@
 /**
  * taskwire's load generator: speaks PROTOCOL.md only, checks that every result arrives exactly once
- * with the right value, and prints one JSON result line on stdout (progress goes to stderr).
- *
- *   bun run bench/load.ts <mode> [--url http://127.0.0.1:8000] [--seconds 5] [--warmup 1] [--pids server=1,worker=2,redis=3]
- *   ws-closed    N sockets (--sockets 50) x M submits in flight each (--inflight 20), test_task delay 0
- *   ws-open      --rate tasks/s spread over --sockets 10; latency from each task's intended send time. Paced by a
- *                clock thread (clock.ts), not setTimeout: Bun's timers fire up to ~1 ms late, and that lateness
- *                would count as latency; extra.sendLate* show how far sends still fell behind their intended time
- *   async        /async_task/: --sockets 50 lanes, one task per socket, a new socket per task
- *   async-seq    /async_task/ one task at a time (round trip)
- *   connections  --sockets K idle /ws sockets (from --sources 127.0.0.x addresses), server RSS growth,
- *                then a --rate probe on one more socket while they are connected
- *   --payload B  test_task's task_id is a B-character string, so args and result are ~B bytes each
+ * with the right value, and prints one JSON result line on stdout (progress goes to stderr). Usage: USAGE
+ * below, or `bun run bench/load.ts --help`.
  */
 import { parseArgs } from "node:util";
 import { startClock } from "./clock.ts";
@@ -555,6 +545,26 @@ function round(x: number, digits = 2): number {
 
 // --- command line ---
 
+export const USAGE = `Usage: bun run bench/load.ts <mode> [--url http://127.0.0.1:8000] [--seconds 5] [--warmup 1] [--pids server=1,worker=2,redis=3]
+
+Modes:
+  ws-closed    N sockets (--sockets 50) x M submits in flight each (--inflight 20), test_task delay 0
+  ws-open      --rate tasks/s spread over --sockets 10; latency from each task's intended send time. Paced by a
+               clock thread (clock.ts), not setTimeout: Bun's timers fire up to ~1 ms late, and that lateness
+               would count as latency; extra.sendLate* show how far sends still fell behind their intended time
+  async        /async_task/: --sockets 50 lanes, one task per socket, a new socket per task
+  async-seq    /async_task/ one task at a time (round trip)
+  connections  --sockets K idle /ws sockets (from --sources 127.0.0.x addresses, --per-source at most each),
+               server RSS growth, then a --rate probe on one more socket while they are connected
+
+  --payload B  test_task's task_id is a B-character string, so args and result are ~B bytes each
+  --drain-ms   how long to wait for results still owed once the measured window ends (default 10000)
+  --quiet      no progress lines on stderr
+
+One JSON line on stdout: throughput, latency percentiles, CPU per task of each --pids process, and the
+verification (duplicates, wrong values, missing results). Exit 0 when every result checked out, 1 otherwise.`;
+
+
 export function parseOptions(argv: string[]): { mode: Mode; options: Options } {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -622,11 +632,15 @@ export function runMode(mode: Mode, o: Options): Promise<LoadResult> {
 }
 
 if (import.meta.main) {
+  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+    console.log(USAGE);
+    process.exit(0);
+  }
   let parsed;
   try {
     parsed = parseOptions(process.argv.slice(2));
   } catch (err) {
-    console.error((err as Error).message);
+    console.error(`${(err as Error).message}\n(bun run bench/load.ts --help shows every mode and flag)`);
     process.exit(2);
   }
   const r = await runMode(parsed.mode, parsed.options);

@@ -1,13 +1,7 @@
 /**
  * `bun run bench`: for each workload starts a private redis-server, the server and one worker, warms them
- * up, runs bench/load.ts 3 times against them, and writes bench/results/<date>.{json,md,svg}.
- *
- *   bun run bench [--only ws-closed,ws-open] [--seconds 5] [--warmup 1] [--settle 10] [--runs 3] [--quick]
- *                 [--sockets-idle 20000] [--autopipeline] [--profile] [--tcp] [--env NAME=value ...] [--label text] [--out dir] [--no-write]
- *                 [--stack taskwire|bullmq|echo]
- *
- * --stack bullmq runs the same workloads against the baseline in bench/baseline/ (BullMQ + Bun.serve);
- * --stack echo against a server that answers at once, without Redis or worker (the load generator's floor).
+ * up, runs bench/load.ts 3 times against them, and writes bench/results/<date>.{json,md,svg}. Flags: usage()
+ * below, or `bun run bench --help`.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
@@ -50,6 +44,7 @@ const STACKS = {
   taskwire: { server: "server.ts", worker: "worker.ts", title: "taskwire" },
   bullmq: { server: "bench/baseline/bullmq-server.ts", worker: "bench/baseline/bullmq-worker.ts", title: "BullMQ + Bun.serve baseline" },
   echo: { server: "bench/baseline/echo-server.ts", worker: undefined, title: "echo floor (load generator and loopback only)" },
+  relay: { server: "bench/baseline/relay-server.ts", worker: "bench/baseline/relay-worker.ts", title: "relay floor (server, Redis list, worker, pub/sub: the hops alone)" },
 } as const;
 type StackName = keyof typeof STACKS;
 
@@ -201,6 +196,31 @@ function codeVersion(): string {
   return `${head.stdout.toString().trim()}${dirty ? ` + ${dirty} changed files` : ""}`;
 }
 
+function usage(): string {
+  const workloads = Object.entries(WORKLOADS).map(([name, w]) => `  ${name.padEnd(12)} ${w.title}`).join("\n");
+  const stacks = Object.entries(STACKS).map(([name, s]) => `  ${name.padEnd(12)} ${s.title}`).join("\n");
+  return `Usage: bun run bench [--only ws-closed,ws-open] [--seconds 5] [--warmup 1] [--settle 10] [--runs 3] [--quick]
+                     [--sockets-idle 20000] [--autopipeline] [--profile] [--tcp] [--env NAME=value ...]
+                     [--label text] [--out dir] [--no-write] [--stack taskwire]
+
+Workloads (--only; all by default):
+${workloads}
+
+Stacks (--stack; what serves the workloads):
+${stacks}
+
+  --seconds, --runs   each run's length and how many runs (medians are reported)
+  --warmup, --settle  the JIT warm-up burst, then seconds of the workload itself, both discarded
+  --quick             2 s runs, 1 run, shorter warm-up: a smoke test, not a figure to quote
+  --sockets-idle      idle sockets for the connections workload
+  --autopipeline      ioredis auto-pipelining on in server and worker (to measure it)
+  --profile           bun --cpu-prof of server and worker, written beside the results
+  --tcp               server and worker reach Redis over loopback TCP, not its Unix socket
+  --env NAME=value    extra environment for server and worker (e.g. WORKER_CONCURRENCY=128)
+  --label, --out      a note in the results' caption; where they go (default bench/results/)
+  --no-write          print the table only`;
+}
+
 function parse(argv: string[]) {
   const { values } = parseArgs({
     args: argv,
@@ -220,8 +240,10 @@ function parse(argv: string[]) {
       env: { type: "string", multiple: true, default: [] },
       out: { type: "string" },
       stack: { type: "string", default: "taskwire" },
+      help: { type: "boolean", short: "h", default: false },
     },
   });
+  if (values.help) return undefined;
   const names = values.only ? values.only.split(",").map((s) => s.trim()).filter(Boolean) : Object.keys(WORKLOADS);
   for (const n of names) {
     if (!WORKLOADS[n]) throw new Error(`--only: unknown workload ${JSON.stringify(n)}; choose from ${Object.keys(WORKLOADS).join(", ")}`);
@@ -262,8 +284,12 @@ async function main(): Promise<void> {
   try {
     cfg = parse(process.argv.slice(2));
   } catch (err) {
-    console.error((err as Error).message);
+    console.error(`${(err as Error).message}\n(bun run bench --help shows every flag)`);
     process.exit(2);
+  }
+  if (!cfg) {
+    console.log(usage());
+    process.exit(0);
   }
   const { names, o, label, write } = cfg;
   const started = new Date();
