@@ -1,7 +1,7 @@
 /** The bench's own checks: percentiles, the raw WebSocket client, the report, and that the load generator catches a misbehaving server. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startServer, startWorker } from "../tests/helpers/procs.ts";
-import { cli, startRedis } from "../tests/helpers/redis.ts";
+import { cli, startRedis, type TestRedis } from "../tests/helpers/redis.ts";
 import { startStack, type Stack } from "../tests/helpers/stack.ts";
 import { parseOptions, runMode } from "./load.ts";
 import { encode, parseReply } from "./baseline/resp.ts";
@@ -159,11 +159,15 @@ describe("load generator verification", () => {
 describe("the comparison stacks (bench --stack)", () => {
   // The side-by-side figures are only worth reading if the baselines do the same job: each must pass the
   // load generator's own verification (every result once, the right value, seed frames in order).
-  test("BullMQ + Bun.serve serves /ws and /async_task/ as the load generator checks them", async () => {
+  /**
+   * Starts a baseline's server and worker on a private Redis, runs the closed loop (1 KB payloads) and
+   * the seed endpoint against it, checks both verified, then hands `check` the Redis and the tasks verified.
+   */
+  async function verifyBaseline(name: string, check: (redis: TestRedis, verified: number) => void): Promise<void> {
     const redis = await startRedis();
     const env = { REDIS_URL: redis.socketUrl };
-    const server = await startServer(env, "bench/baseline/bullmq-server.ts");
-    const worker = await startWorker(env, "bench/baseline/bullmq-worker.ts").catch(async (err) => {
+    const server = await startServer(env, `bench/baseline/${name}-server.ts`);
+    const worker = await startWorker(env, `bench/baseline/${name}-worker.ts`).catch(async (err) => {
       await server.kill("SIGKILL");
       throw err;
     });
@@ -178,43 +182,27 @@ describe("the comparison stacks (bench --stack)", () => {
       const seed = await run("async", "--sockets", "3");
       expect(seed.ok).toBe(true);
       expect(seed.verified).toBeGreaterThan(0);
+      check(redis, closed.verified + seed.verified);
+    } finally {
+      await Promise.all([server.kill("SIGKILL"), worker.kill("SIGKILL")]);
+      await redis.stop();
+    }
+  }
+
+  test("BullMQ + Bun.serve serves /ws and /async_task/ as the load generator checks them", () =>
+    verifyBaseline("bullmq", (redis, verified) => {
       // It really ran on BullMQ: the jobs went through BullMQ's own keys in that Redis.
       expect(cli(redis, "GET", "bull:bench:id")).toMatch(/^\d+$/);
-      expect(Number(cli(redis, "GET", "bull:bench:id"))).toBeGreaterThanOrEqual(closed.verified + seed.verified);
-    } finally {
-      await Promise.all([server.kill("SIGKILL"), worker.kill("SIGKILL")]);
-      await redis.stop();
-    }
-  });
+      expect(Number(cli(redis, "GET", "bull:bench:id"))).toBeGreaterThanOrEqual(verified);
+    }));
 
-  test("the relay floor carries every task through a Redis list, a worker and pub/sub", async () => {
-    const redis = await startRedis();
-    const env = { REDIS_URL: redis.socketUrl };
-    const server = await startServer(env, "bench/baseline/relay-server.ts");
-    const worker = await startWorker(env, "bench/baseline/relay-worker.ts").catch(async (err) => {
-      await server.kill("SIGKILL");
-      throw err;
-    });
-    try {
-      const run = (...args: string[]) => {
-        const { mode, options } = parseOptions([...args, "--url", server.http, "--seconds", "0.5", "--warmup", "0", "--quiet"]);
-        return runMode(mode, options);
-      };
-      const closed = await run("ws-closed", "--sockets", "3", "--inflight", "5", "--payload", "1024");
-      expect(closed.violations).toEqual({ duplicates: 0, wrongValue: 0, missing: 0, errors: {}, unexpected: 0, closes: 0 });
-      expect(closed.verified).toBeGreaterThan(0);
-      const seed = await run("async", "--sockets", "3");
-      expect(seed.ok).toBe(true);
-      expect(seed.verified).toBeGreaterThan(0);
-      // Every task went through Redis: one LPUSH and one PUBLISH each (replies off, so only the stats show them).
+  test("the relay floor carries every task through a Redis list, a worker and pub/sub", () =>
+    verifyBaseline("relay", (redis, verified) => {
+      // One LPUSH and one PUBLISH each (their replies are off, so only the stats show them).
       const calls = (cmd: string) => Number(cli(redis, "INFO", "commandstats").match(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`))?.[1] ?? 0);
-      expect(calls("lpush")).toBeGreaterThanOrEqual(closed.verified + seed.verified);
-      expect(calls("publish")).toBeGreaterThanOrEqual(closed.verified + seed.verified);
-    } finally {
-      await Promise.all([server.kill("SIGKILL"), worker.kill("SIGKILL")]);
-      await redis.stop();
-    }
-  });
+      expect(calls("lpush")).toBeGreaterThanOrEqual(verified);
+      expect(calls("publish")).toBeGreaterThanOrEqual(verified);
+    }));
 
   test("the echo floor answers without Redis or a worker", async () => {
     const server = await startServer({}, "bench/baseline/echo-server.ts");
