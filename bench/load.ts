@@ -564,7 +564,6 @@ Modes:
 One JSON line on stdout: throughput, latency percentiles, CPU per task of each --pids process, and the
 verification (duplicates, wrong values, missing results). Exit 0 when every result checked out, 1 otherwise.`;
 
-
 export function parseOptions(argv: string[]): { mode: Mode; options: Options } {
   const { values, positionals } = parseArgs({
     args: argv,
