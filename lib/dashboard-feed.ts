@@ -130,7 +130,7 @@ class AdminFeed {
   private async build(sample = false): Promise<Snapshot> {
     const { app } = this;
     const k = app.keys;
-    const [gauges, registry, recentIds, queuedIds, deadIds] = await Promise.all([
+    const [gauges, registry, recentIds, queued, deadIds] = await Promise.all([
       queueGauges(app),
       readRegistry(app, GONE_ROWS),
       app.redis.lrange(k.recent, 0, RECENT_ROWS - 1),
@@ -139,7 +139,6 @@ class AdminFeed {
     ]);
     const workers = registry.live;
     const ids = [...new Set(recentIds)];
-    const queued = queuedIds;
     const runningIds = workers.flatMap((w) => w.running.map((r) => r.id)).slice(0, RUNNING_CHECK);
     const rows = await this.taskRows([...ids, ...queued, ...deadIds, ...runningIds]);
     // A heartbeat is up to WORKER_HEARTBEAT_MS old: drop tasks it lists that have since finished.

@@ -38,7 +38,7 @@ export interface ServerProc extends Proc {
   ws: string;
 }
 
-/** `script`: another server speaking the protocol (the bench's BullMQ baseline); it must answer GET /healthz. */
+/** `script`: another server speaking the protocol (a bench baseline in bench/baseline/); it must answer GET /healthz. */
 export async function startServer(env: Record<string, string>, script = "server.ts"): Promise<ServerProc> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const p = spawnLogged([process.execPath, "run", script], { ...env, PORT: String(port) });
@@ -52,7 +52,7 @@ export async function startServer(env: Record<string, string>, script = "server.
   return { ...p, port, http, ws: `${tls ? "wss" : "ws"}://127.0.0.1:${port}` };
 }
 
-/** `script`: another worker (the bench's BullMQ baseline); it must print "taking tasks" once ready. */
+/** `script`: another worker (a bench baseline in bench/baseline/); it must print "taking tasks" once ready. */
 export async function startWorker(env: Record<string, string>, script = "worker.ts"): Promise<Proc> {
   const p = spawnLogged([process.execPath, "run", script], env);
   await waitFor(() => {
