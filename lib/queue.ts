@@ -7,6 +7,7 @@ import { newTaskId } from "./ids.ts";
 import type { Keys } from "./keys.ts";
 import { type Logger, makeLogger } from "./log.ts";
 import { Batch } from "./batch.ts";
+import { isCluster } from "./redis.ts";
 import type { ScriptedRedis } from "./scripts.ts";
 import { Tally } from "./tally.ts";
 
@@ -63,7 +64,11 @@ export class Queue {
   ) {
     this.tally = new Tally(redis, keys, log);
     this.batch = new Batch(redis);
+    this.single = !isCluster(redis);
   }
+
+  /** One Redis (not a cluster): a submit stores and queues its task in one script. */
+  private readonly single: boolean;
 
   /** Submits arriving in one turn of the event loop are written with one pipeline. */
   private readonly batch: Batch;
@@ -99,10 +104,12 @@ export class Queue {
   private nextShard = Math.floor(Math.random() * 1_000);
 
   /**
-   * Stores the task, then queues its id on a shard: two steps, safe to stop between (see inOrder). A
-   * key first claims its own slot with SET NX; a key already taken names the task, and re-running the
-   * steps with that id heals a submit that crashed half-way (duplicate queue entries are skipped).
-   * `inbox`: the channel (Feeds.holdNew) a new task's events are also published to; an existing one keeps its own.
+   * Stores the task, then queues its id on a shard. On one Redis both are one script (one command, so
+   * submits of a turn pipeline one command each). On a cluster they are two steps, safe to stop between
+   * (see inOrder). A key first claims its own slot with SET NX; a key already taken names the task, and
+   * re-running the steps with that id heals a submit that crashed half-way (duplicate queue entries are
+   * skipped). `inbox`: the channel (Feeds.holdNew) a new task's events are also published to; an
+   * existing one keeps its own.
    */
   async enqueue(v: ReturnType<Queue["validate"]>, id = newTaskId(), inbox = ""): Promise<{ id: string; created: boolean }> {
     const k = this.keys;
@@ -110,18 +117,21 @@ export class Queue {
     let taskId = id;
     if (v.key !== "") taskId = ((await this.redis.set(k.idem(v.key), id, "EX", ttl, "NX", "GET")) as string | null) ?? id;
     const queue = k.queue(this.nextShard++ % k.shards);
-    const args = [taskId, v.task, v.argsJson, v.optsJson, ttl, v.key, taskId === id ? inbox : ""] as const;
+    const args = [v.task, v.argsJson, v.optsJson, ttl, v.key, taskId === id ? inbox : ""] as const;
     let created: number;
     let state: string;
-    if (taskId === id) {
+    if (this.single) {
+      // Queued in the same script when created, or again when it exists still queued (the repair step).
+      [created, state] = await this.batch.one((r) => r.twEnqueueQueued(k.task(taskId), queue, ...args, taskId));
+    } else if (taskId === id) {
       // A new id: queue it unconditionally, in one round trip with the write (only a resend of this
       // very call can find the id existing, and a duplicate queue entry is skipped).
       [[created, state]] = (await this.batch.inOrder([
-        (r) => r.twEnqueue(k.task(taskId), ...args.slice(1)),
+        (r) => r.twEnqueue(k.task(taskId), ...args),
         (r) => r.lpush(queue, taskId),
       ])) as [[number, string]];
     } else {
-      [created, state] = await this.redis.twEnqueue(k.task(taskId), ...args.slice(1));
+      [created, state] = await this.redis.twEnqueue(k.task(taskId), ...args);
       if (state === "queued") await this.redis.lpush(queue, taskId);
     }
     if (created === 1) this.tally.count(`submitted:${v.task}`);

@@ -1,7 +1,7 @@
 /**
  * Loads the Lua scripts in lib/lua/ into an ioredis client (single Redis or Cluster) as typed commands
  * (EVALSHA, EVAL on NOSCRIPT). Each script touches only the keys it declares, all in one slot, except
- * twTakeStart, which only a single Redis runs (see take_start.lua).
+ * twTakeStart and twEnqueueQueued, which only a single Redis runs (see take_start.lua, enqueue.lua).
  */
 import type { Cluster, Redis } from "ioredis";
 import beat from "./lua/beat.lua" with { type: "text" };
@@ -26,6 +26,8 @@ type Cmd<R> = (...args: Arg[]) => Promise<R>;
 
 export interface Scripts {
   twEnqueue: Cmd<[0 | 1, string]>;
+  /** One Redis only: twEnqueue and the push onto a queue shard in one script (see enqueue.lua). */
+  twEnqueueQueued: Cmd<[0 | 1, string]>;
   twTake: Cmd<string[]>;
   twStart: Cmd<[string, string, string, number, string] | null | "ours">;
   /** One Redis only: [taken, already ours (see starting.lua), then id, task, args, opts, attempt for each started]. */
@@ -48,6 +50,7 @@ export type ScriptedRedis = Client & Scripts;
 // Every time a script stores or compares comes from Redis's clock (clock.lua), never the caller's.
 const definitions: Record<keyof Scripts, { keys: number; lua: string }> = {
   twEnqueue: { keys: 1, lua: clock + enqueue },
+  twEnqueueQueued: { keys: 2, lua: clock + enqueue },
   twTake: { keys: 2, lua: take },
   twStart: { keys: 2, lua: clock + starting + start },
   twTakeStart: { keys: 2, lua: clock + starting + takeStart },

@@ -1,6 +1,7 @@
 /**
  * The queue's scripts against a real redis-server: what take_start.lua (one Redis) starts, skips and drops,
- * the same as take.lua then start.lua; and what enqueue tells a submit that lost a race on its own key.
+ * the same as take.lua then start.lua; what enqueue tells a submit that lost a race on its own key, and
+ * when the one-Redis submit script queues an id.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { makeKeys } from "../lib/keys.ts";
@@ -95,4 +96,26 @@ test("a progress report sent twice (a client's resend after a dropped connection
   expect(await report(1, '"a"')).toBe(0); // the resend
   expect(await report(2, '"b"')).toBe(2);
   expect(await c.lrange(k.events("p"), 0, -1)).toEqual(['1 p {"type":"progress","id":"p","seq":1,"data":"a"}', '2 p {"type":"progress","id":"p","seq":2,"data":"b"}']);
+});
+
+test("on one Redis a submit stores and queues its task in one script: queued again only while it still waits in the queue", async () => {
+  const k = makeKeys(uniquePrefix("enqueue-queued"));
+  const enqueue = (id: string) => c.twEnqueueQueued(k.task(id), k.queue(), "test_task", `{"task_id":"${id}"}`, "{}", 60, "", "", id);
+  expect(await enqueue("a")).toEqual([1, "queued"]);
+  expect(await c.lrange(k.queue(), 0, -1)).toEqual(["a"]);
+  expect(await c.hmget(k.task("a"), "state", "args")).toEqual(["queued", '{"task_id":"a"}']);
+  expect(await c.ttl(k.task("a"))).toBeGreaterThan(0);
+  // The same submit again (a resend, or a repair of a cluster submit that stopped half-way): a duplicate
+  // entry, which starting.lua skips; the task itself is not written twice.
+  expect(await enqueue("a")).toEqual([0, "queued"]);
+  expect(await c.lrange(k.queue(), 0, -1)).toEqual(["a", "a"]);
+  // Started, finished, or waiting out a retry's backoff: never queued again (it would run twice or early).
+  await c.del(k.queue());
+  expect(await c.twStart(k.task("a"), k.events("a"), "w1", 60)).not.toBeNull();
+  expect(await enqueue("a")).toEqual([0, "running"]);
+  await c.hset(k.task("a"), "state", "queued", "due", (await redisNow()) + 60_000);
+  expect(await enqueue("a")).toEqual([0, "delayed"]);
+  await c.hset(k.task("a"), "state", "succeeded");
+  expect(await enqueue("a")).toEqual([0, "succeeded"]);
+  expect(await c.llen(k.queue())).toBe(0);
 });
