@@ -163,9 +163,9 @@ describe("the comparison stacks (bench --stack)", () => {
    * Starts a baseline's server and worker on a private Redis, runs the closed loop (1 KB payloads) and
    * the seed endpoint against it, checks both verified, then hands `check` the Redis and the tasks verified.
    */
-  async function verifyBaseline(name: string, check: (redis: TestRedis, verified: number) => void): Promise<void> {
+  async function verifyBaseline(name: string, check: (redis: TestRedis, verified: number) => void, extraEnv: Record<string, string> = {}): Promise<void> {
     const redis = await startRedis();
-    const env = { REDIS_URL: redis.socketUrl };
+    const env = { REDIS_URL: redis.socketUrl, ...extraEnv };
     const server = await startServer(env, `bench/baseline/${name}-server.ts`);
     const worker = await startWorker(env, `bench/baseline/${name}-worker.ts`).catch(async (err) => {
       await server.kill("SIGKILL");
@@ -199,10 +199,29 @@ describe("the comparison stacks (bench --stack)", () => {
   test("the relay floor carries every task through a Redis list, a worker and pub/sub", () =>
     verifyBaseline("relay", (redis, verified) => {
       // One LPUSH and one PUBLISH each (their replies are off, so only the stats show them).
-      const calls = (cmd: string) => Number(cli(redis, "INFO", "commandstats").match(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`))?.[1] ?? 0);
+      const calls = commandCalls(redis);
       expect(calls("lpush")).toBeGreaterThanOrEqual(verified);
       expect(calls("publish")).toBeGreaterThanOrEqual(verified);
     }));
+
+  test("the stored relay floor stores each task and its outcome before answering, and loses none", () =>
+    verifyBaseline("relay", (redis, verified) => {
+      // Two scripts a task (store; outcome), no bare LPUSH: the queue entry rides with the stored task.
+      const calls = commandCalls(redis);
+      expect(calls("evalsha")).toBeGreaterThanOrEqual(2 * verified);
+      expect(calls("lpush")).toBe(verified); // inside the store script (counted as a command of its own)
+      // Each outcome is stored as taskwire's is: the state and result in the task, a numbered entry in its log.
+      const [key] = cli(redis, "--scan", "--pattern", "relay:task:*").split("\n");
+      expect(cli(redis, "HGET", key!, "state")).toBe("succeeded");
+      expect(cli(redis, "LRANGE", key!.replace("relay:task:", "relay:events:"), "0", "-1")).toMatch(/^1 t /);
+      expect(Number(cli(redis, "TTL", key!))).toBeGreaterThan(0);
+    }, { RELAY_STORED: "1" }));
+
+  /** How often Redis ran each command (INFO commandstats), by command name. */
+  function commandCalls(redis: TestRedis): (cmd: string) => number {
+    const stats = cli(redis, "INFO", "commandstats");
+    return (cmd) => Number(stats.match(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`))?.[1] ?? 0);
+  }
 
   test("the echo floor answers without Redis or a worker", async () => {
     const server = await startServer({}, "bench/baseline/echo-server.ts");
@@ -225,12 +244,12 @@ describe("command lines", () => {
   test("--help lists every workload, stack and mode; a bad flag exits 2 and points to --help", () => {
     const help = run("bench/run.ts", "--help");
     expect(help.exitCode).toBe(0);
-    for (const name of ["ws-closed", "ws-open", "async-seq", "ws-64k", "connections", "taskwire", "bullmq", "echo", "relay"]) {
+    for (const name of ["ws-closed", "ws-open", "async-seq", "ws-64k", "connections", "taskwire", "bullmq", "echo", "relay", "relay-stored"]) {
       expect(help.stdout.toString()).toContain(`  ${name} `);
     }
     const bad = run("bench/run.ts", "--stack", "nope");
     expect(bad.exitCode).toBe(2);
-    expect(bad.stderr.toString()).toContain("--stack: expected one of taskwire, bullmq, echo, relay");
+    expect(bad.stderr.toString()).toContain("--stack: expected one of taskwire, bullmq, echo, relay, relay-stored");
     expect(bad.stderr.toString()).toContain("--help");
     const loadHelp = run("bench/load.ts", "--help");
     expect(loadHelp.exitCode).toBe(0);

@@ -45,7 +45,11 @@ const STACKS = {
   bullmq: { server: "bench/baseline/bullmq-server.ts", worker: "bench/baseline/bullmq-worker.ts", title: "BullMQ + Bun.serve baseline" },
   echo: { server: "bench/baseline/echo-server.ts", worker: undefined, title: "echo floor (load generator and loopback only)" },
   relay: { server: "bench/baseline/relay-server.ts", worker: "bench/baseline/relay-worker.ts", title: "relay floor (server, Redis list, worker, pub/sub: the hops alone)" },
-} as const;
+  "relay-stored": {
+    server: "bench/baseline/relay-server.ts", worker: "bench/baseline/relay-worker.ts", env: { RELAY_STORED: "1" },
+    title: "stored relay floor (the relay floor plus the least storing and acknowledging that losing nothing needs)",
+  },
+} satisfies Record<string, { server: string; worker: string | undefined; title: string; env?: Record<string, string> }>;
 type StackName = keyof typeof STACKS;
 
 const WORKLOADS: Record<string, Workload> = {
@@ -100,7 +104,8 @@ interface Stack {
 
 async function startStack(o: RunOptions, profileDir?: string): Promise<Stack> {
   const redis = await startRedis();
-  const env: Record<string, string> = { REDIS_URL: o.tcp ? redis.url : redis.socketUrl, TASKWIRE_PREFIX: "bench", RESULT_TTL_S: "600", ...o.env };
+  const stackEnv: Record<string, string> = "env" in STACKS[o.stack] ? (STACKS[o.stack] as { env: Record<string, string> }).env : {};
+  const env: Record<string, string> = { REDIS_URL: o.tcp ? redis.url : redis.socketUrl, TASKWIRE_PREFIX: "bench", RESULT_TTL_S: "600", ...stackEnv, ...o.env };
   const bunOptions: string[] = [];
   // A bunfig of our own adds the preload without touching lib/ (a CLI --preload is overridden by bunfig.toml's).
   if (o.autopipeline) bunOptions.push(`--config=${join(ROOT, "bench", "bunfig.autopipeline.toml")}`);
@@ -351,7 +356,7 @@ async function main(): Promise<void> {
     `# ${caption}`,
     "",
     `Machine: ${host.cores} × ${host.cpu}, ${host.memGiB} GiB, Linux ${host.kernel}, Bun ${host.bun}, redis-server ${host.redis}, idle vCPU ${host.idlePolling}; load average at start ${host.loadavgAtStart.join(" ")}. Code: ${host.code}.`,
-    `${o.stack === "taskwire" ? "" : `Stack: ${STACKS[o.stack].title} (bench/baseline/), not taskwire. `}Load generator, server, ${STACKS[o.stack].worker ? "one worker (WORKER_CONCURRENCY default) " : "no worker "}and redis-server all on this box; server and worker reach Redis ${o.tcp ? "over loopback TCP (--tcp)" : "through its Unix socket, as `npm start`'s private Redis does (--tcp: loopback TCP)"}. Warm-up: ${Math.max(1, o.warmup)} s of the closed loop (JIT), then ${o.settle} s of the workload itself (discarded); then ${o.runs} run(s) of ${o.seconds} s each, each after ${o.warmup} s of its own warm-up; medians shown.`,
+    `${o.stack === "taskwire" ? "" : `Stack: ${STACKS[o.stack].title} (bench/baseline/), not taskwire. `}Load generator, server, ${!STACKS[o.stack].worker ? "no worker " : o.stack === "taskwire" ? "one worker (WORKER_CONCURRENCY default) " : "the stack's one worker "}and redis-server all on this box; server and worker reach Redis ${o.tcp ? "over loopback TCP (--tcp)" : "through its Unix socket, as `npm start`'s private Redis does (--tcp: loopback TCP)"}. Warm-up: ${Math.max(1, o.warmup)} s of the closed loop (JIT), then ${o.settle} s of the workload itself (discarded); then ${o.runs} run(s) of ${o.seconds} s each, each after ${o.warmup} s of its own warm-up; medians shown.`,
     "Latency: /ws closed loop = submit to result; open loop = intended send time to result (coordinated omission avoided), with send-to-result in brackets; /async_task/ = socket connect to result, with send-to-result in brackets.",
     (provisional
       ? `**Provisional**: the machine was ${busyAtStart} % busy before the bench started (something else was running).`
