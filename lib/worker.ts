@@ -113,6 +113,8 @@ export class Worker {
       }
     });
     await subscriber.subscribe(this.keys.control);
+    // The first heartbeat already publishes our start time on Redis's clock (later beats keep the offset fresh).
+    await this.measureClock();
     // A reply lost while Redis restarted can leave ids in our processing list that nothing here runs.
     this.clients.command.on("ready", () => this.auditDue.fill(true));
     this.clients.blocking.forEach((c, shard) => c.on("ready", () => (this.auditDue[shard] = true)));
@@ -256,6 +258,18 @@ export class Worker {
       if (++this.ticks % AUDIT_EVERY === 0) this.auditDue.fill(true);
     })().finally(() => (this.ticking = undefined));
     return this.ticking;
+  }
+
+  /** Redis's clock minus ours, from one TIME round trip (before the first heartbeat, which measures it too). */
+  private async measureClock(): Promise<void> {
+    try {
+      const sent = Date.now();
+      const [s, us] = await this.clients.command.time();
+      const now = Date.now();
+      this.clockOffset = Math.round(Number(s) * 1000 + Number(us) / 1000 - (sent + now) / 2);
+    } catch (err) {
+      this.log.debug("could not read Redis's clock; the next heartbeat will", String(err));
+    }
   }
 
   private async heartbeat(): Promise<void> {

@@ -63,6 +63,15 @@ test("a worker an hour behind is listed as alive, and the times stored for its t
   expect(Math.abs(me.last_seen - now)).toBeLessThan(60_000);
 }, 30_000);
 
+test("a worker an hour ahead publishes its start time on Redis's clock from its first heartbeat", async () => {
+  // Beats 10 s apart: what GET /workers shows at first is what the first beat wrote.
+  stack = await startStack("clock-first-beat", { workers: 0, env: { WORKER_HEARTBEAT_MS: "10000", WORKER_DEAD_MS: "30000" } });
+  const ahead = await stack.addWorker(skewed("+1h"));
+  await waitFor(() => listed(stack!, ahead), 5_000, "the worker an hour ahead in GET /workers");
+  const reg = (await (await fetch(`${stack.server.http}/workers`)).json()) as { pid: number; started: number }[];
+  expect(Math.abs(reg.find((w) => w.pid === ahead.pid)!.started - Date.now())).toBeLessThan(60_000);
+}, 30_000);
+
 test("a worker an hour ahead that dies is found dead after WORKER_DEAD_MS, and its task runs again", async () => {
   stack = await startStack("clock-ahead", { workers: 0, env: FLEET });
   const ahead = await stack.addWorker(skewed("+1h"));
