@@ -6,7 +6,10 @@ import { startStack, type Stack } from "../tests/helpers/stack.ts";
 import { parseOptions, runMode } from "./load.ts";
 import { encode, parseReply } from "./baseline/resp.ts";
 import { connectRaw } from "./rawws.ts";
-import { markdownTable, svgChart } from "./report.ts";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { floorRatios, floorTable, markdownTable, svgChart } from "./report.ts";
 import { median, Samples } from "./stats.ts";
 
 describe("stats", () => {
@@ -257,7 +260,32 @@ describe("command lines", () => {
     const noMode = run("bench/load.ts", "--seconds", "1");
     expect(noMode.exitCode).toBe(2);
     expect(noMode.stderr.toString()).toContain("mode: expected one of");
+    const badFloor = run("bench/run.ts", "--floor", "nope");
+    expect(badFloor.exitCode).toBe(2);
+    expect(badFloor.stderr.toString()).toContain("--floor: expected one of");
+    const floorIdle = run("bench/run.ts", "--floor", "relay-stored", "--only", "ws-open,connections");
+    expect(floorIdle.exitCode).toBe(2);
+    expect(floorIdle.stderr.toString()).toContain("--floor: the connections workload has no floor");
   });
+
+  test("--floor follows each run with the same run on the floor stack and reports CPU per task as a multiple of it", () => {
+    const out = mkdtempSync(join(tmpdir(), "taskwire-bench-floor-"));
+    try {
+      const r = Bun.spawnSync([process.execPath, "run", "bench/run.ts", "--only", "ws-open", "--quick", "--seconds", "1", "--settle", "0", "--runs", "2",
+        "--floor", "relay-stored", "--out", out], { cwd: `${import.meta.dir}/..`, stdout: "pipe", stderr: "pipe" });
+      expect(r.exitCode).toBe(0);
+      const file = readdirSync(out).find((f) => f.endsWith(".json"))!;
+      const json = JSON.parse(readFileSync(join(out, file), "utf8")) as { workloads: { runs: unknown[]; floorRuns: { verified: number; ok: boolean }[]; cpuVsFloor: { median: number } }[] };
+      const w = json.workloads[0]!;
+      expect(w.floorRuns).toHaveLength(2);
+      expect(w.floorRuns.every((f) => f.ok && f.verified > 0)).toBe(true);
+      expect(w.cpuVsFloor.median).toBeGreaterThan(0);
+      expect(readFileSync(join(out, file.replace(".json", ".md")), "utf8")).toContain("Against the relay-stored floor");
+      expect(r.stderr.toString()).toContain("relay-stored: =>");
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe("the relay floor's RESP codec", () => {
@@ -294,5 +322,22 @@ describe("report", () => {
     expect(svg).toContain("a&lt;b");
     expect(svg).toContain("caption &amp; more");
     expect(svg).not.toContain("NaN");
+  });
+
+  test("the floor table pairs run i with floor run i: ratios of CPU per task, median, min and max", () => {
+    const run = (cpuMs: number) => ({
+      mode: "ws-open" as const, params: {}, seconds: 1, tasks: 1000, throughput: 1000,
+      latency: { count: 1, p50: 1, p90: 2, p99: 3, p999: 4, max: 5, mean: 1 },
+      cpuMs: { server: cpuMs / 2, worker: cpuMs / 4, redis: cpuMs / 4 }, cpuPerTaskMs: cpuMs / 1000, verified: 1000,
+      violations: { duplicates: 0, wrongValue: 0, missing: 0, errors: {}, unexpected: 0, closes: 0 }, ok: true, extra: {},
+    });
+    // The host slowed between pairs: absolute figures drift, the paired ratios do not.
+    const w = { name: "ws-open", title: "open", target: "t", runs: [run(400), run(800), run(600)], floorRuns: [run(200), run(400), run(200)] };
+    const ratios = floorRatios(w)!;
+    expect([ratios.median, ratios.min, ratios.max].map((x) => Math.round(x * 1e6) / 1e6)).toEqual([2, 2, 3]);
+    expect(floorRatios({ ...w, floorRuns: undefined })).toBeUndefined();
+    const table = floorTable([w, { ...w, name: "no-floor", floorRuns: undefined }], "relay-stored");
+    expect(table.split("\n")).toHaveLength(3);
+    expect(table).toContain("| open (3 pairs) | 0.600 (0.300 + 0.150 + 0.150) | 0.200 (0.100 + 0.050 + 0.050) | 2.00 (2.00–3.00) |");
   });
 });

@@ -8,6 +8,8 @@ export interface WorkloadReport {
   /** What issue 6 asks of this workload, in words. */
   target: string;
   runs: LoadResult[];
+  /** bench --floor: run i of the floor stack, measured right after runs[i]. */
+  floorRuns?: LoadResult[];
 }
 
 export interface Summary {
@@ -88,6 +90,33 @@ export function markdownTable(ws: WorkloadReport[]): string {
       title += `: ${fmt(s.extra.idleSockets as number)} idle sockets, RSS +${fmt(s.extra.rssGrowthMB as number, 1)} MB, ${fmt(s.extra.bytesPerSocket as number)} B/socket (≈${fmt(s.extra.rssGrowthPer20kMB as number, 1)} MB per 20k)`;
     }
     rows.push(`| ${title} | ${fmt(s.throughput)} (${fmt(s.throughputMin)}–${fmt(s.throughputMax)}) | ${lat50} | ${lat99} | ${fmt(s.p999)} | ${cpu} | ${wakes} | ${s.extra.machineBusyPct === undefined ? "–" : `${fmt(s.extra.machineBusyPct as number, 0)} %`} | ${s.verified.toLocaleString("en-US")} / ${s.violations} | ${w.target} |`);
+  }
+  return rows.join("\n");
+}
+
+/** CPU per task of each run over its paired floor run's (bench --floor): median, min and max of the ratios. */
+export function floorRatios(w: WorkloadReport): { median: number; min: number; max: number } | undefined {
+  const ratios = (w.floorRuns ?? []).flatMap((f, i) => {
+    const r = w.runs[i]?.cpuPerTaskMs;
+    return r !== undefined && f.cpuPerTaskMs ? [r / f.cpuPerTaskMs] : [];
+  });
+  if (ratios.length === 0) return undefined;
+  return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+}
+
+/** bench --floor: each workload's CPU per task beside its floor's, measured run by run in the same minutes. */
+export function floorTable(ws: WorkloadReport[], floorName: string): string {
+  const rows = [
+    `| workload | CPU ms/task (server + worker + redis) | ${floorName} CPU ms/task (server + worker + redis) | × the floor (median of paired runs; min–max) | p50 / p99 ms | ${floorName} p50 / p99 ms |`,
+    "| --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const w of ws) {
+    const ratio = floorRatios(w);
+    if (!ratio || !w.floorRuns) continue;
+    const s = summarize(w);
+    const f = summarize({ ...w, runs: w.floorRuns });
+    const cpu = (x: Summary) => `${fmt(x.cpuPerTaskMs, 3)} (${["server", "worker", "redis"].map((r) => fmt(x.cpuByRole[r], 3)).join(" + ")})`;
+    rows.push(`| ${w.title} (${w.runs.length} pairs) | ${cpu(s)} | ${cpu(f)} | ${fmt(ratio.median)} (${fmt(ratio.min)}–${fmt(ratio.max)}) | ${fmt(s.p50)} / ${fmt(s.p99)} | ${fmt(f.p50)} / ${fmt(f.p99)} |`);
   }
   return rows.join("\n");
 }

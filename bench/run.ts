@@ -11,7 +11,7 @@ import { type Proc, ROOT, type ServerProc, startServer, startWorker } from "../t
 import { cli, startRedis, type TestRedis } from "../tests/helpers/redis.ts";
 import { machineJiffies } from "./procstat.ts";
 import type { LoadResult } from "./load.ts";
-import { markdownTable, summarize, svgChart, type WorkloadReport } from "./report.ts";
+import { floorRatios, floorTable, markdownTable, summarize, svgChart, type WorkloadReport } from "./report.ts";
 
 interface Workload {
   title: string;
@@ -37,6 +37,8 @@ interface RunOptions {
   env: Record<string, string>;
   /** What serves the workloads (--stack): taskwire, the BullMQ + Bun.serve baseline, or the echo floor. */
   stack: StackName;
+  /** --floor: a stack measured right after each run, on the same workload, so the host's drift hits both alike. */
+  floor?: StackName;
 }
 
 /** The server and worker scripts of each stack the bench can measure (paths from the project root). */
@@ -102,9 +104,9 @@ interface Stack {
   pids: string;
 }
 
-async function startStack(o: RunOptions, profileDir?: string): Promise<Stack> {
+async function startStack(o: RunOptions, name: StackName, profileDir?: string): Promise<Stack> {
   const redis = await startRedis();
-  const stackEnv: Record<string, string> = "env" in STACKS[o.stack] ? (STACKS[o.stack] as { env: Record<string, string> }).env : {};
+  const stackEnv: Record<string, string> = "env" in STACKS[name] ? (STACKS[name] as { env: Record<string, string> }).env : {};
   const env: Record<string, string> = { REDIS_URL: o.tcp ? redis.url : redis.socketUrl, TASKWIRE_PREFIX: "bench", RESULT_TTL_S: "600", ...stackEnv, ...o.env };
   const bunOptions: string[] = [];
   // A bunfig of our own adds the preload without touching lib/ (a CLI --preload is overridden by bunfig.toml's).
@@ -112,8 +114,8 @@ async function startStack(o: RunOptions, profileDir?: string): Promise<Stack> {
   if (profileDir) bunOptions.push("--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${profileDir}`);
   if (bunOptions.length) env.BUN_OPTIONS = bunOptions.join(" ");
   try {
-    const server = await startServer(env, STACKS[o.stack].server);
-    const script = STACKS[o.stack].worker;
+    const server = await startServer(env, STACKS[name].server);
+    const script = STACKS[name].worker;
     const worker = script ? await startWorker(env, script) : undefined;
     return { redis, server, worker, pids: `server=${server.pid},${worker ? `worker=${worker.pid},` : ""}redis=${redis.proc.pid}` };
   } catch (err) {
@@ -206,7 +208,7 @@ function usage(): string {
   const stacks = Object.entries(STACKS).map(([name, s]) => `  ${name.padEnd(12)} ${s.title}`).join("\n");
   return `Usage: bun run bench [--only ws-closed,ws-open] [--seconds 5] [--warmup 1] [--settle 10] [--runs 3] [--quick]
                      [--sockets-idle 20000] [--autopipeline] [--profile] [--tcp] [--env NAME=value ...]
-                     [--label text] [--out dir] [--no-write] [--stack taskwire]
+                     [--label text] [--out dir] [--no-write] [--stack taskwire] [--floor relay-stored]
 
 Workloads (--only; all by default):
 ${workloads}
@@ -222,6 +224,9 @@ ${stacks}
   --profile           bun --cpu-prof of server and worker, written beside the results
   --tcp               server and worker reach Redis over loopback TCP, not its Unix socket
   --env NAME=value    extra environment for server and worker (e.g. WORKER_CONCURRENCY=128)
+  --floor STACK       after each run, the same run on a floor stack (relay-stored: the guarantees' hops and
+                      nothing else), and CPU per task as a multiple of it: the host's drift between minutes
+                      hits both alike (not for the connections workload)
   --label, --out      a note in the results' caption; where they go (default bench/results/)
   --no-write          print the table only`;
 }
@@ -245,6 +250,7 @@ function parse(argv: string[]) {
       env: { type: "string", multiple: true, default: [] },
       out: { type: "string" },
       stack: { type: "string", default: "taskwire" },
+      floor: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -261,6 +267,9 @@ function parse(argv: string[]) {
   };
   const stack = values.stack!;
   if (!(stack in STACKS)) throw new Error(`--stack: expected one of ${Object.keys(STACKS).join(", ")}; got ${JSON.stringify(stack)}`);
+  const floor = values.floor;
+  if (floor !== undefined && !(floor in STACKS)) throw new Error(`--floor: expected one of ${Object.keys(STACKS).join(", ")}; got ${JSON.stringify(floor)}`);
+  if (floor !== undefined && names.includes("connections")) throw new Error("--floor: the connections workload has no floor to compare; leave it out with --only");
   const q = values.quick!;
   const o: RunOptions = {
     seconds: num("seconds", values.seconds, q ? 2 : 5, 0.5, 600),
@@ -273,6 +282,7 @@ function parse(argv: string[]) {
     tcp: values.tcp!,
     env: {},
     stack: stack as StackName,
+    floor: floor as StackName | undefined,
   };
   const env: Record<string, string> = {};
   for (const kv of values.env!) {
@@ -282,6 +292,33 @@ function parse(argv: string[]) {
   }
   o.env = env;
   return { names, o, label: values.label!, write: !values["no-write"], out: values.out };
+}
+
+/** Warms the JIT of all three processes (and Redis' script cache), then settles on the workload itself; both discarded. */
+async function prepare(stack: Stack, w: Workload, o: RunOptions, who = ""): Promise<void> {
+  log(`${who}warming up (discarded)…`);
+  await load(stack, ["ws-closed", "--seconds", String(Math.max(1, o.warmup)), "--warmup", "0", "--quiet"]);
+  // The burst leaves tens of MB of garbage: until collections have shrunk the heap again, GC pauses run
+  // about twice as long and the open loop's p99 is 3-5 ms instead of ~2. Runs measure the steady state.
+  if (o.settle > 0) {
+    log(`${who}settling: ${o.settle} s of the workload itself (discarded)…`);
+    await load(stack, [...(w.settle ?? w.args)(o), "--seconds", String(o.settle), "--warmup", "0", "--quiet"]);
+  }
+}
+
+/** One measured run on a fresh (flushed) private Redis, logged as it ends. */
+async function measure(stack: Stack, w: Workload, o: RunOptions, who = ""): Promise<LoadResult> {
+  cli(stack.redis, "FLUSHALL"); // the private Redis: keeps payload runs from piling up task data
+  cli(stack.redis, "CONFIG", "RESETSTAT");
+  const r = await load(stack, [...w.args(o), "--seconds", String(o.seconds), "--warmup", String(o.warmup)]);
+  r.extra.redisTopCommands = topCommands(cli(stack.redis, "INFO", "commandstats"), r.verified);
+  log(`  ${who}=> ${Math.round(r.throughput).toLocaleString("en-US")} tasks/s, p50 ${r.latency.p50.toFixed(3)} ms, p99 ${r.latency.p99.toFixed(3)} ms` +
+    `${r.cpuPerTaskMs !== undefined ? `, CPU ${r.cpuPerTaskMs.toFixed(3)} ms/task` : ""}; ${r.verified} results verified, ` +
+    `${r.ok ? "no violations" : `VIOLATIONS ${JSON.stringify(r.violations)}`}` +
+    `; load generator ${r.extra.loadgenCpuPerTaskMs} ms/task; machine ${r.extra.machineBusyPct}% busy` +
+    `\n     redis usec/task by command: ${r.extra.redisTopCommands}` +
+    `${r.extra.idleSockets !== undefined ? `; ${r.extra.idleSockets} idle sockets, server RSS +${r.extra.rssGrowthMB} MB (${r.extra.bytesPerSocket} B/socket)` : ""}`);
+  return r;
 }
 
 async function main(): Promise<void> {
@@ -316,42 +353,33 @@ async function main(): Promise<void> {
   for (const name of names) {
     const w = WORKLOADS[name]!;
     log(`\n## ${name}: ${w.title}`);
-    const stack = await startStack(o, profileDir ? join(profileDir, name) : undefined);
+    const stack = await startStack(o, o.stack, profileDir ? join(profileDir, name) : undefined);
+    const floor = o.floor ? await startStack(o, o.floor).catch(async (err) => (await stopStack(stack, false), Promise.reject(err))) : undefined;
     const runs: LoadResult[] = [];
+    const floorRuns: LoadResult[] = [];
     try {
-      // Warm the JIT of all three processes (and Redis' script cache) before anything is measured.
-      log("warming up (discarded)…");
-      await load(stack, ["ws-closed", "--seconds", String(Math.max(1, o.warmup)), "--warmup", "0", "--quiet"]);
-      // The burst leaves tens of MB of garbage: until collections have shrunk the heap again, GC pauses run
-      // about twice as long and the open loop's p99 is 3-5 ms instead of ~2. Runs measure the steady state.
-      if (o.settle > 0) {
-        log(`settling: ${o.settle} s of the workload itself (discarded)…`);
-        await load(stack, [...(w.settle ?? w.args)(o), "--seconds", String(o.settle), "--warmup", "0", "--quiet"]);
-      }
+      await prepare(stack, w, o);
+      if (floor) await prepare(floor, w, o, `${o.floor}: `);
       for (let i = 1; i <= o.runs; i++) {
-        cli(stack.redis, "FLUSHALL"); // the private Redis: keeps payload runs from piling up task data
-        cli(stack.redis, "CONFIG", "RESETSTAT");
         log(`run ${i}/${o.runs}`);
-        const r = await load(stack, [...w.args(o), "--seconds", String(o.seconds), "--warmup", String(o.warmup)]);
-        r.extra.redisTopCommands = topCommands(cli(stack.redis, "INFO", "commandstats"), r.verified);
+        const r = await measure(stack, w, o);
         runs.push(r);
-        const v = r.violations;
-        log(`  => ${Math.round(r.throughput).toLocaleString("en-US")} tasks/s, p50 ${r.latency.p50.toFixed(3)} ms, p99 ${r.latency.p99.toFixed(3)} ms` +
-          `${r.cpuPerTaskMs !== undefined ? `, CPU ${r.cpuPerTaskMs.toFixed(3)} ms/task` : ""}; ${r.verified} results verified, ` +
-          `${r.ok ? "no violations" : `VIOLATIONS ${JSON.stringify(v)}`}` +
-          `; load generator ${r.extra.loadgenCpuPerTaskMs} ms/task; machine ${r.extra.machineBusyPct}% busy` +
-          `\n     redis usec/task by command: ${r.extra.redisTopCommands}` +
-          `${r.extra.idleSockets !== undefined ? `; ${r.extra.idleSockets} idle sockets, server RSS +${r.extra.rssGrowthMB} MB (${r.extra.bytesPerSocket} B/socket)` : ""}`);
         if (!r.ok) failed = true;
+        if (!floor) continue;
+        const f = await measure(floor, w, o, `${o.floor}: `);
+        floorRuns.push(f);
+        if (!f.ok) failed = true;
+        if (r.cpuPerTaskMs !== undefined && f.cpuPerTaskMs !== undefined) log(`  => CPU per task ${(r.cpuPerTaskMs / f.cpuPerTaskMs).toFixed(2)} × the floor's`);
       }
     } finally {
       await stopStack(stack, Boolean(profileDir));
+      if (floor) await stopStack(floor, false);
     }
-    reports.push({ name, title: w.title, target: w.target, runs });
+    reports.push({ name, title: w.title, target: w.target, runs, ...(floor ? { floorRuns } : {}) });
   }
 
   const caption = `taskwire bench ${stamp}${o.stack === "taskwire" ? "" : `: ${STACKS[o.stack].title}`}${label ? ` (${label})` : ""}${o.autopipeline ? ", auto-pipelining on" : ""}${o.tcp ? ", Redis over TCP" : ""}${Object.entries(o.env).map(([k, v]) => `, ${k}=${v}`).join("")} — ${provisional ? "provisional, busy" : "idle"} ${host.cores}-core machine`;
-  const table = markdownTable(reports);
+  const table = markdownTable(reports) + (o.floor ? `\n\nAgainst the ${o.floor} floor (${STACKS[o.floor].title}), each run followed by the same run on it:\n\n${floorTable(reports, o.floor)}` : "");
   const md = [
     `# ${caption}`,
     "",
@@ -369,7 +397,10 @@ async function main(): Promise<void> {
   console.log("\n" + table);
   if (write) {
     mkdirSync(outDir, { recursive: true });
-    const json = { date: started.toISOString(), label, provisional, busyAtStartPct: busyAtStart, machine: host, options: o, workloads: reports.map((r) => ({ ...r, summary: summarize(r) })) };
+    const json = { date: started.toISOString(), label, provisional, busyAtStartPct: busyAtStart, machine: host, options: o, workloads: reports.map((r) => ({
+      ...r, summary: summarize(r),
+      ...(r.floorRuns ? { floorSummary: summarize({ ...r, runs: r.floorRuns }), cpuVsFloor: floorRatios(r) } : {}),
+    })) };
     writeFileSync(join(outDir, `${stamp}.json`), JSON.stringify(json, null, 2) + "\n");
     writeFileSync(join(outDir, `${stamp}.md`), md);
     writeFileSync(join(outDir, `${stamp}.svg`), svgChart(reports, caption));
