@@ -265,7 +265,7 @@ describe("command lines", () => {
     expect(badFloor.stderr.toString()).toContain("--floor: expected one of");
     const floorIdle = run("bench/run.ts", "--floor", "relay-stored", "--only", "ws-open,connections");
     expect(floorIdle.exitCode).toBe(2);
-    expect(floorIdle.stderr.toString()).toContain("--floor: the connections workload has no floor");
+    expect(floorIdle.stderr.toString()).toContain("--floor: connections (idle sockets have no floor to compare) cannot be paired");
   });
 
   test("--floor follows each run with the same run on the floor stack and reports CPU per task as a multiple of it", () => {
