@@ -288,6 +288,33 @@ describe("command lines", () => {
   }, 120_000);
 });
 
+describe("bench/ab.ts", () => {
+  const ab = (...args: string[]) => Bun.spawnSync([process.execPath, "run", "bench/ab.ts", ...args], { cwd: `${import.meta.dir}/..`, stdout: "pipe", stderr: "pipe" });
+
+  test("runs this checkout against a commit's, both loaded at once, and gives B/A per round and their mean", () => {
+    const worktrees = () => Bun.spawnSync(["git", "worktree", "list"], { cwd: `${import.meta.dir}/..` }).stdout.toString();
+    const before = worktrees();
+    const r = ab("--ref", "HEAD", "--env-b", "WORKER_CONCURRENCY=8", "--rounds", "2", "--seconds", "0.5", "--settle", "0", "--rate", "200", "--no-write");
+    expect(r.exitCode).toBe(0);
+    const err = r.stderr.toString();
+    expect(err).toMatch(/B: commit [0-9a-f]+ with WORKER_CONCURRENCY=8/);
+    expect(err.match(/^round \d\/2: A .* \| B .* \| B\/A \d/gm)).toHaveLength(2);
+    const out = r.stdout.toString();
+    expect(out).toMatch(/B\/A CPU per task: \*\*\d\.\d{3}\*\*/);
+    expect(out).toContain("/ 0 runs with violations");
+    expect(worktrees()).toBe(before); // B's checkout is gone again
+  }, 120_000);
+
+  test("refuses a comparison of a checkout with itself, and a workload it cannot pair", () => {
+    const same = ab("--rounds", "1");
+    expect(same.exitCode).toBe(2);
+    expect(same.stderr.toString()).toContain("nothing differs between A and B");
+    const bad = ab("--ref", "HEAD", "--workload", "connections");
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.toString()).toContain("--workload: expected one of ws-open, ws-closed, async, async-seq");
+  });
+});
+
 describe("the relay floor's RESP codec", () => {
   test("encodes by byte length and parses a reply only once all of it has arrived", () => {
     expect(encode([["PUBLISH", "c", "é 1"], ["PING"]])).toBe("*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$4\r\né 1\r\n*1\r\n$4\r\nPING\r\n");

@@ -13,7 +13,7 @@ import { machineJiffies } from "./procstat.ts";
 import type { LoadResult } from "./load.ts";
 import { floorRatios, floorTable, markdownTable, summarize, svgChart, type WorkloadReport } from "./report.ts";
 
-interface Workload {
+export interface Workload {
   title: string;
   target: string;
   /** Arguments for bench/load.ts (mode first). */
@@ -27,7 +27,7 @@ interface Workload {
   noFloor?: string;
 }
 
-interface RunOptions {
+export interface RunOptions {
   seconds: number;
   warmup: number;
   /** Seconds of the workload itself, discarded, after the JIT warm-up burst (--settle). */
@@ -59,7 +59,7 @@ const STACKS = {
 } satisfies Record<string, { server: string; worker: string | undefined; title: string; env?: Record<string, string> }>;
 type StackName = keyof typeof STACKS;
 
-const WORKLOADS: Record<string, Workload> = {
+export const WORKLOADS: Record<string, Workload> = {
   "ws-closed": {
     title: "/ws closed loop, 50 sockets × 20 in flight",
     target: "≥ 22,000 tasks/s",
@@ -104,7 +104,7 @@ const WORKLOADS: Record<string, Workload> = {
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-interface Stack {
+export interface Stack {
   redis: TestRedis;
   server: ServerProc;
   /** None for the echo floor. */
@@ -112,7 +112,8 @@ interface Stack {
   pids: string;
 }
 
-async function startStack(o: RunOptions, name: StackName, profileDir?: string): Promise<Stack> {
+/** Starts a stack on a private Redis; `cwd`: another checkout of taskwire to run it from (bench/ab.ts). */
+export async function startStack(o: RunOptions, name: StackName, profileDir?: string, cwd = ROOT): Promise<Stack> {
   const redis = await startRedis();
   const stackEnv: Record<string, string> = "env" in STACKS[name] ? (STACKS[name] as { env: Record<string, string> }).env : {};
   const env: Record<string, string> = { REDIS_URL: o.tcp ? redis.url : redis.socketUrl, TASKWIRE_PREFIX: "bench", RESULT_TTL_S: "600", ...stackEnv, ...o.env };
@@ -122,9 +123,9 @@ async function startStack(o: RunOptions, name: StackName, profileDir?: string): 
   if (profileDir) bunOptions.push("--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${profileDir}`);
   if (bunOptions.length) env.BUN_OPTIONS = bunOptions.join(" ");
   try {
-    const server = await startServer(env, STACKS[name].server);
+    const server = await startServer(env, STACKS[name].server, cwd);
     const script = STACKS[name].worker;
-    const worker = script ? await startWorker(env, script) : undefined;
+    const worker = script ? await startWorker(env, script, cwd) : undefined;
     return { redis, server, worker, pids: `server=${server.pid},${worker ? `worker=${worker.pid},` : ""}redis=${redis.proc.pid}` };
   } catch (err) {
     await redis.stop();
@@ -132,7 +133,7 @@ async function startStack(o: RunOptions, name: StackName, profileDir?: string): 
   }
 }
 
-async function stopStack(s: Stack, graceful: boolean): Promise<void> {
+export async function stopStack(s: Stack, graceful: boolean): Promise<void> {
   // SIGTERM lets a --cpu-prof process write its profile on exit; otherwise no need to wait.
   const signal = graceful ? "SIGTERM" : "SIGKILL";
   const deadline = Bun.sleep(15_000).then(() => "timeout");
@@ -143,7 +144,7 @@ async function stopStack(s: Stack, graceful: boolean): Promise<void> {
 }
 
 /** One bench/load.ts process; its progress lines pass through, its last stdout line is the result. */
-async function load(stack: Stack, args: string[], extra: string[] = []): Promise<LoadResult> {
+export async function load(stack: Stack, args: string[], extra: string[] = []): Promise<LoadResult> {
   const cmd = [process.execPath, "run", join(ROOT, "bench", "load.ts"), ...args, "--url", stack.server.http, "--pids", stack.pids, ...extra];
   const p = Bun.spawn(cmd, { cwd: ROOT, stdout: "pipe", stderr: "inherit" });
   const out = await new Response(p.stdout).text();
@@ -174,7 +175,7 @@ async function busyBefore(ms: number): Promise<number> {
 }
 const IDLE_MAX_PCT = 10;
 
-function machine() {
+export function machine() {
   const redisVersion = Bun.spawnSync(["redis-server", "--version"]).stdout.toString().trim();
   return {
     cpu: cpus()[0]?.model ?? "?",
@@ -306,7 +307,7 @@ function parse(argv: string[]) {
 }
 
 /** Warms the JIT of all three processes (and Redis' script cache), then settles on the workload itself; both discarded. */
-async function prepare(stack: Stack, w: Workload, o: RunOptions, who = ""): Promise<void> {
+export async function prepare(stack: Stack, w: Workload, o: RunOptions, who = ""): Promise<void> {
   log(`${who}warming up (discarded)…`);
   await load(stack, ["ws-closed", "--seconds", String(Math.max(1, o.warmup)), "--warmup", "0", "--quiet"]);
   // The burst leaves tens of MB of garbage: until collections have shrunk the heap again, GC pauses run

@@ -13,9 +13,9 @@ export interface Proc {
   kill(signal?: number | NodeJS.Signals): Promise<number>;
 }
 
-function spawnLogged(cmd: string[], env: Record<string, string>): Proc {
+function spawnLogged(cmd: string[], env: Record<string, string>, cwd: string): Proc {
   let out = "";
-  const proc = Bun.spawn(cmd, { cwd: ROOT, env: { ...process.env, LOG_LEVEL: "info", ...env }, stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(cmd, { cwd, env: { ...process.env, LOG_LEVEL: "info", ...env }, stdout: "pipe", stderr: "pipe" });
   const pump = async (s: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();
     for await (const chunk of s) out += dec.decode(chunk);
@@ -38,10 +38,13 @@ export interface ServerProc extends Proc {
   ws: string;
 }
 
-/** `script`: another server speaking the protocol (a bench baseline in bench/baseline/); it must answer GET /healthz. */
-export async function startServer(env: Record<string, string>, script = "server.ts"): Promise<ServerProc> {
+/**
+ * `script`: another server speaking the protocol (a bench baseline in bench/baseline/); it must answer GET /healthz.
+ * `cwd`: another checkout of taskwire to run it from (bench/ab.ts).
+ */
+export async function startServer(env: Record<string, string>, script = "server.ts", cwd = ROOT): Promise<ServerProc> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const p = spawnLogged([process.execPath, "run", script], { ...env, PORT: String(port) });
+  const p = spawnLogged([process.execPath, "run", script], { ...env, PORT: String(port) }, cwd);
   const tls = Boolean(env.TLS_CERT_FILE);
   const http = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
   await waitFor(async () => {
@@ -53,8 +56,8 @@ export async function startServer(env: Record<string, string>, script = "server.
 }
 
 /** `script`: another worker (a bench baseline in bench/baseline/); it must print "taking tasks" once ready. */
-export async function startWorker(env: Record<string, string>, script = "worker.ts"): Promise<Proc> {
-  const p = spawnLogged([process.execPath, "run", script], env);
+export async function startWorker(env: Record<string, string>, script = "worker.ts", cwd = ROOT): Promise<Proc> {
+  const p = spawnLogged([process.execPath, "run", script], env, cwd);
   await waitFor(() => {
     if (p.proc.exitCode !== null) throw new Error(`worker exited ${p.proc.exitCode}:\n${p.output()}`);
     return p.output().includes("taking tasks");
