@@ -366,5 +366,10 @@ describe("report", () => {
     const table = floorTable([w, { ...w, name: "no-floor", floorRuns: undefined }], "relay-stored");
     expect(table.split("\n")).toHaveLength(3);
     expect(table).toContain("| open (3 pairs) | 0.600 (0.300 + 0.150 + 0.150) | 0.200 (0.100 + 0.050 + 0.050) | 2.00 (2.00–3.00) |");
+    // The chart's CPU panel: each process's share stacked, the floor's bar under it, the ratio beside it.
+    const svg = svgChart([w], "paired");
+    expect(svg).toContain("<title>worker 0.150 ms</title>");
+    expect(svg).toContain("<title>worker 0.050 ms</title>");
+    expect(svg).toContain("0.600 (2.00× floor)");
   });
 });

@@ -125,7 +125,10 @@ export function floorTable(ws: WorkloadReport[], floorName: string): string {
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
-/** Two panels: median throughput per workload, and latency p50/p90/p99/p99.9 on a log scale. */
+/**
+ * Three panels: median throughput per workload; latency p50/p90/p99/p99.9 on a log scale; CPU per task by
+ * process, stacked, with the floor's bar under it when the run was paired with one (bench --floor).
+ */
 export function svgChart(ws: WorkloadReport[], caption: string): string {
   const sums = ws.map((w) => ({ name: w.name, s: summarize(w) }));
   const rowH = 34;
@@ -134,7 +137,8 @@ export function svgChart(ws: WorkloadReport[], caption: string): string {
   const panelW = 360;
   const gap = 60;
   const height = top + sums.length * rowH + 50;
-  const width = labelW + panelW + gap + labelW + panelW + 150; // room for the p50 · p99 labels
+  const cpuW = 300;
+  const width = labelW + panelW + gap + labelW + panelW + 150 + cpuW + 110; // room for the p50 · p99 and CPU labels
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`);
   out.push(`<rect width="100%" height="100%" fill="#fff"/>`);
@@ -182,6 +186,38 @@ export function svgChart(ws: WorkloadReport[], caption: string): string {
   marks.forEach(([k, color], i) => {
     const x = lx + i * 70;
     out.push(`<circle cx="${x}" cy="${ly}" r="5" fill="${color}"/><text x="${x + 9}" y="${ly + 4}">${k === "p999" ? "p99.9" : k}</text>`);
+  });
+
+  // CPU panel: ms per task, server + worker + Redis stacked (linear); the paired floor's as a thinner bar below.
+  const cx = lx + panelW + 150;
+  const roles: [string, string][] = [["server", "#4e79a7"], ["worker", "#f28e2b"], ["redis", "#e15759"]];
+  const floors = ws.map((w) => (w.floorRuns?.length ? summarize({ ...w, runs: w.floorRuns }) : undefined));
+  const totals = sums.map(({ s }, i) => [s.cpuPerTaskMs ?? 0, floors[i]?.cpuPerTaskMs ?? 0]).flat();
+  const maxC = Math.max(1e-6, ...totals);
+  out.push(`<text x="${cx}" y="${top - 14}" font-weight="bold">CPU ms per task${floors.some(Boolean) ? " (thin bar: the floor, same minutes)" : ""}</text>`);
+  const stacked = (x: Summary, y: number, h: number, opacity: number) => {
+    let at = cx;
+    for (const [role, color] of roles) {
+      const v = x.cpuByRole[role];
+      if (v === undefined || !Number.isFinite(v)) continue;
+      const w = (v / maxC) * cpuW;
+      out.push(`<rect x="${at.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${h}" fill="${color}" fill-opacity="${opacity}"><title>${role} ${fmt(v, 3)} ms</title></rect>`);
+      at += w;
+    }
+    return at;
+  };
+  sums.forEach(({ s }, i) => {
+    if (s.cpuPerTaskMs === undefined) return;
+    const y = top + i * rowH;
+    const end = stacked(s, y + 3, 14, 1);
+    const f = floors[i];
+    const ratio = floorRatios(ws[i]!);
+    out.push(`<text x="${(end + 4).toFixed(1)}" y="${y + 14}" font-size="10" fill="#333">${fmt(s.cpuPerTaskMs, 3)}${ratio ? ` (${fmt(ratio.median)}× floor)` : ""}</text>`);
+    if (f?.cpuPerTaskMs !== undefined) stacked(f, y + 19, 7, 0.45);
+  });
+  roles.forEach(([role, color], i) => {
+    const x = cx + i * 70;
+    out.push(`<rect x="${x - 5}" y="${ly - 5}" width="10" height="10" fill="${color}"/><text x="${x + 9}" y="${ly + 4}">${role}</text>`);
   });
   out.push("</svg>");
   return out.join("\n") + "\n";
