@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { ROOT } from "../tests/helpers/procs.ts";
 import { cli } from "../tests/helpers/redis.ts";
 import type { LoadResult } from "./load.ts";
-import { load, machine, prepare, type RunOptions, type Stack, startStack, stopStack, WORKLOADS } from "./run.ts";
+import { load, machine, PAIRABLE, parseEnv, parseNumber, prepare, type RunOptions, type Stack, startStack, stopStack, WORKLOADS } from "./run.ts";
 import { median } from "./stats.ts";
 
 const USAGE = `Usage: bun run bench/ab.ts [--ref REF] [--env-a NAME=value ...] [--env-b NAME=value ...]
@@ -47,36 +47,26 @@ function parse(argv: string[]) {
       "env-a": { type: "string", multiple: true, default: [] },
       "env-b": { type: "string", multiple: true, default: [] },
       workload: { type: "string", default: "ws-open" },
-      rate: { type: "string", default: "500" },
-      rounds: { type: "string", default: "8" },
-      seconds: { type: "string", default: "5" },
-      settle: { type: "string", default: "5" },
+      rate: { type: "string" },
+      rounds: { type: "string" },
+      seconds: { type: "string" },
+      settle: { type: "string" },
       "no-write": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) return undefined;
-  const num = (flag: string, s: string, min: number, max: number) => {
-    const n = Number(s);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${flag}: expected a number from ${min} to ${max}; got ${JSON.stringify(s)}`);
-    return n;
-  };
-  const envOf = (flag: string, kvs: string[]) => Object.fromEntries(kvs.map((kv) => {
-    const m = kv.match(/^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/);
-    if (!m) throw new Error(`--${flag}: expected NAME=value (e.g. WORKER_CONCURRENCY=64); got ${JSON.stringify(kv)}`);
-    return [m[1]!, m[2]!];
-  }));
-  const workloads = ["ws-open", "ws-closed", "async", "async-seq"];
+  const workloads = ["ws-open", ...PAIRABLE.filter((n) => n !== "ws-open")]; // the default first
   if (!workloads.includes(values.workload!)) throw new Error(`--workload: expected one of ${workloads.join(", ")}; got ${JSON.stringify(values.workload)}`);
-  const envA = envOf("env-a", values["env-a"]!);
-  const envB = envOf("env-b", values["env-b"]!);
+  const envA = parseEnv("env-a", values["env-a"]!);
+  const envB = parseEnv("env-b", values["env-b"]!);
   if (values.ref === undefined && JSON.stringify(envA) === JSON.stringify(envB)) {
     throw new Error("nothing differs between A and B: give --ref REF, or settings that differ with --env-a / --env-b");
   }
   return {
     ref: values.ref, envA, envB, workload: values.workload!,
-    rate: num("rate", values.rate!, 1, 100_000), rounds: num("rounds", values.rounds!, 1, 100),
-    seconds: num("seconds", values.seconds!, 0.5, 600), settle: num("settle", values.settle!, 0, 600), write: !values["no-write"],
+    rate: parseNumber("rate", values.rate, 500, 1, 100_000), rounds: parseNumber("rounds", values.rounds, 8, 1, 100),
+    seconds: parseNumber("seconds", values.seconds, 5, 0.5, 600), settle: parseNumber("settle", values.settle, 5, 0, 600), write: !values["no-write"],
   };
 }
 
@@ -116,9 +106,10 @@ async function main(): Promise<void> {
   }
   if (!cfg) return void console.log(USAGE);
   const tree = cfg.ref !== undefined ? checkout(cfg.ref) : undefined;
+  const withEnv = (env: Record<string, string>) => (Object.keys(env).length ? ` with ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ")}` : "");
   const sides: [Side, Side] = [
-    { label: `A: this checkout${Object.keys(cfg.envA).length ? ` with ${Object.entries(cfg.envA).map(([k, v]) => `${k}=${v}`).join(" ")}` : ""}`, cwd: ROOT, env: cfg.envA },
-    { label: `B: ${tree ? `commit ${tree.commit}` : "this checkout"}${Object.keys(cfg.envB).length ? ` with ${Object.entries(cfg.envB).map(([k, v]) => `${k}=${v}`).join(" ")}` : ""}`, cwd: tree?.dir ?? ROOT, env: cfg.envB },
+    { label: `A: this checkout${withEnv(cfg.envA)}`, cwd: ROOT, env: cfg.envA },
+    { label: `B: ${tree ? `commit ${tree.commit}` : "this checkout"}${withEnv(cfg.envB)}`, cwd: tree?.dir ?? ROOT, env: cfg.envB },
   ];
   const w = WORKLOADS[cfg.workload]!;
   const args = cfg.workload === "ws-open" ? ["ws-open", "--rate", String(cfg.rate), "--sockets", "10"] : w.args({} as RunOptions);

@@ -46,6 +46,14 @@ export interface RunOptions {
   floor?: StackName;
 }
 
+interface StackDef {
+  server: string;
+  worker: string | undefined;
+  title: string;
+  /** Settings the stack's server and worker start with (before --env). */
+  env?: Record<string, string>;
+}
+
 /** The server and worker scripts of each stack the bench can measure (paths from the project root). */
 const STACKS = {
   taskwire: { server: "server.ts", worker: "worker.ts", title: "taskwire" },
@@ -56,7 +64,7 @@ const STACKS = {
     server: "bench/baseline/relay-server.ts", worker: "bench/baseline/relay-worker.ts", env: { RELAY_STORED: "1" },
     title: "stored relay floor (the relay floor plus the least storing and acknowledging that losing nothing needs)",
   },
-} satisfies Record<string, { server: string; worker: string | undefined; title: string; env?: Record<string, string> }>;
+} satisfies Record<string, StackDef>;
 type StackName = keyof typeof STACKS;
 
 export const WORKLOADS: Record<string, Workload> = {
@@ -115,7 +123,7 @@ export interface Stack {
 /** Starts a stack on a private Redis; `cwd`: another checkout of taskwire to run it from (bench/ab.ts). */
 export async function startStack(o: RunOptions, name: StackName, profileDir?: string, cwd = ROOT): Promise<Stack> {
   const redis = await startRedis();
-  const stackEnv: Record<string, string> = "env" in STACKS[name] ? (STACKS[name] as { env: Record<string, string> }).env : {};
+  const stackEnv = (STACKS[name] as StackDef).env;
   const env: Record<string, string> = { REDIS_URL: o.tcp ? redis.url : redis.socketUrl, TASKWIRE_PREFIX: "bench", RESULT_TTL_S: "600", ...stackEnv, ...o.env };
   const bunOptions: string[] = [];
   // A bunfig of our own adds the preload without touching lib/ (a CLI --preload is overridden by bunfig.toml's).
@@ -240,6 +248,28 @@ ${stacks}
   --no-write          print the table only`;
 }
 
+/** The workloads a floor stack can stand for (--floor, bench/ab.ts). */
+export const PAIRABLE = Object.keys(WORKLOADS).filter((n) => !WORKLOADS[n]!.noFloor);
+
+/** A numeric flag's value within [min, max] (dflt when absent); anything else names the flag and the range. */
+export function parseNumber(flag: string, s: string | undefined, dflt: number, min: number, max: number): number {
+  if (s === undefined) return dflt;
+  const n = Number(s);
+  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${flag}: expected a number from ${min} to ${max}; got ${JSON.stringify(s)}`);
+  return n;
+}
+
+/** NAME=value flags (--env and the like) as an environment. */
+export function parseEnv(flag: string, kvs: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const kv of kvs) {
+    const m = kv.match(/^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/);
+    if (!m) throw new Error(`--${flag}: expected NAME=value (e.g. WORKER_CONCURRENCY=64); got ${JSON.stringify(kv)}`);
+    env[m[1]!] = m[2]!;
+  }
+  return env;
+}
+
 function parse(argv: string[]) {
   const { values } = parseArgs({
     args: argv,
@@ -268,27 +298,21 @@ function parse(argv: string[]) {
   for (const n of names) {
     if (!WORKLOADS[n]) throw new Error(`--only: unknown workload ${JSON.stringify(n)}; choose from ${Object.keys(WORKLOADS).join(", ")}`);
   }
-  const num = (flag: string, s: string | undefined, dflt: number, min: number, max: number) => {
-    if (s === undefined) return dflt;
-    const n = Number(s);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${flag}: expected a number from ${min} to ${max}; got ${JSON.stringify(s)}`);
-    return n;
-  };
   const stack = values.stack!;
   if (!(stack in STACKS)) throw new Error(`--stack: expected one of ${Object.keys(STACKS).join(", ")}; got ${JSON.stringify(stack)}`);
   const floor = values.floor;
   if (floor !== undefined && !(floor in STACKS)) throw new Error(`--floor: expected one of ${Object.keys(STACKS).join(", ")}; got ${JSON.stringify(floor)}`);
   const unpaired = names.filter((n) => WORKLOADS[n]!.noFloor);
   if (floor !== undefined && unpaired.length) {
-    throw new Error(`--floor: ${unpaired.map((n) => `${n} (${WORKLOADS[n]!.noFloor})`).join(", ")} cannot be paired; choose workloads with --only, e.g. --only ws-closed,ws-open,async,async-seq`);
+    throw new Error(`--floor: ${unpaired.map((n) => `${n} (${WORKLOADS[n]!.noFloor})`).join(", ")} cannot be paired; choose workloads with --only, e.g. --only ${PAIRABLE.join(",")}`);
   }
   const q = values.quick!;
   const o: RunOptions = {
-    seconds: num("seconds", values.seconds, q ? 2 : 5, 0.5, 600),
-    warmup: num("warmup", values.warmup, q ? 0.5 : 1, 0, 60),
-    settle: num("settle", values.settle, q ? 1 : 10, 0, 600),
-    runs: num("runs", values.runs, q ? 1 : 3, 1, 20),
-    socketsIdle: num("sockets-idle", values["sockets-idle"], q ? 2_000 : 20_000, 1, 1_000_000),
+    seconds: parseNumber("seconds", values.seconds, q ? 2 : 5, 0.5, 600),
+    warmup: parseNumber("warmup", values.warmup, q ? 0.5 : 1, 0, 60),
+    settle: parseNumber("settle", values.settle, q ? 1 : 10, 0, 600),
+    runs: parseNumber("runs", values.runs, q ? 1 : 3, 1, 20),
+    socketsIdle: parseNumber("sockets-idle", values["sockets-idle"], q ? 2_000 : 20_000, 1, 1_000_000),
     autopipeline: values.autopipeline!,
     profile: values.profile!,
     tcp: values.tcp!,
@@ -296,13 +320,7 @@ function parse(argv: string[]) {
     stack: stack as StackName,
     floor: floor as StackName | undefined,
   };
-  const env: Record<string, string> = {};
-  for (const kv of values.env!) {
-    const m = kv.match(/^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/);
-    if (!m) throw new Error(`--env: expected NAME=value (e.g. WORKER_CONCURRENCY=64); got ${JSON.stringify(kv)}`);
-    env[m[1]!] = m[2]!;
-  }
-  o.env = env;
+  o.env = parseEnv("env", values.env!);
   return { names, o, label: values.label!, write: !values["no-write"], out: values.out };
 }
 

@@ -265,11 +265,15 @@ export class Worker {
     try {
       const sent = Date.now();
       const [s, us] = await this.clients.command.time();
-      const now = Date.now();
-      this.clockOffset = Math.round(Number(s) * 1000 + Number(us) / 1000 - (sent + now) / 2);
+      this.setClockOffset(Number(s) * 1000 + Number(us) / 1000, sent, Date.now());
     } catch (err) {
       this.log.debug("could not read Redis's clock; the next heartbeat will", String(err));
     }
+  }
+
+  /** Redis's time `redisMs`, read by a round trip from `sent` to `received` (our clock), taken as its midpoint. */
+  private setClockOffset(redisMs: number, sent: number, received: number): void {
+    this.clockOffset = Math.round(redisMs - (sent + received) / 2);
   }
 
   private async heartbeat(): Promise<void> {
@@ -281,7 +285,7 @@ export class Worker {
       const sent = Date.now();
       const at = await this.clients.command.twBeat(this.keys.workers, this.keys.worker(this.id), this.id, info, this.settings.deadMs);
       const now = Date.now();
-      this.clockOffset = Math.round(at - (sent + now) / 2);
+      this.setClockOffset(at, sent, now);
       // A gap in our own beats (an outage, or this process frozen or starved) restarts the wait too.
       if (this.lastBeat !== undefined && now - this.lastBeat > this.settings.deadMs) this.upSince = now;
       this.upSince ??= now;
