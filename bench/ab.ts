@@ -130,7 +130,8 @@ async function main(): Promise<void> {
     for (let i = 1; i <= cfg.rounds; i++) {
       for (const s of stacks) cli(s.redis, "FLUSHALL");
       const measured = [...args, "--seconds", String(cfg.seconds), "--warmup", "1", "--quiet"];
-      const [ra, rb] = await Promise.all([load(a, measured), load(b, measured)]);
+      // Which load generator starts first alternates, so neither side always gets the head start.
+      const [ra, rb] = i % 2 ? await Promise.all([load(a, measured), load(b, measured)]) : (await Promise.all([load(b, measured), load(a, measured)])).reverse() as [LoadResult, LoadResult];
       const round = { a: ra, b: rb, ratio: cpu(rb) / cpu(ra) };
       rounds.push(round);
       if (!ra.ok || !rb.ok) failed = true;
