@@ -220,6 +220,16 @@ describe("the comparison stacks (bench --stack)", () => {
       expect(Number(cli(redis, "TTL", key!))).toBeGreaterThan(0);
     }, { RELAY_STORED: "1" }));
 
+  test("the claimed relay floor claims each task (one more script, its reply awaited) before it runs", () =>
+    verifyBaseline("relay", (redis, verified) => {
+      const calls = commandCalls(redis);
+      expect(calls("evalsha")).toBeGreaterThanOrEqual(3 * verified); // store, claim, outcome
+      const [key] = cli(redis, "--scan", "--pattern", "relay:task:*").split("\n");
+      expect(cli(redis, "HGET", key!, "state")).toBe("succeeded");
+      expect(cli(redis, "HGET", key!, "attempts")).toBe("1");
+      expect(cli(redis, "HGET", key!, "worker")).toMatch(/^relay-\d+$/);
+    }, { RELAY_STORED: "1", RELAY_CLAIMED: "1" }));
+
   /** How often Redis ran each command (INFO commandstats), by command name. */
   function commandCalls(redis: TestRedis): (cmd: string) => number {
     const stats = cli(redis, "INFO", "commandstats");
@@ -247,12 +257,12 @@ describe("command lines", () => {
   test("--help lists every workload, stack and mode; a bad flag exits 2 and points to --help", () => {
     const help = run("bench/run.ts", "--help");
     expect(help.exitCode).toBe(0);
-    for (const name of ["ws-closed", "ws-open", "async-seq", "ws-64k", "connections", "taskwire", "bullmq", "echo", "relay", "relay-stored"]) {
+    for (const name of ["ws-closed", "ws-open", "async-seq", "ws-64k", "connections", "taskwire", "bullmq", "echo", "relay", "relay-stored", "relay-claimed"]) {
       expect(help.stdout.toString()).toContain(`  ${name} `);
     }
     const bad = run("bench/run.ts", "--stack", "nope");
     expect(bad.exitCode).toBe(2);
-    expect(bad.stderr.toString()).toContain("--stack: expected one of taskwire, bullmq, echo, relay, relay-stored");
+    expect(bad.stderr.toString()).toContain("--stack: expected one of taskwire, bullmq, echo, relay, relay-stored, relay-claimed");
     expect(bad.stderr.toString()).toContain("--help");
     const loadHelp = run("bench/load.ts", "--help");
     expect(loadHelp.exitCode).toBe(0);

@@ -64,6 +64,10 @@ const STACKS = {
     server: "bench/baseline/relay-server.ts", worker: "bench/baseline/relay-worker.ts", env: { RELAY_STORED: "1" },
     title: "stored relay floor (the relay floor plus the least storing and acknowledging that losing nothing needs)",
   },
+  "relay-claimed": {
+    server: "bench/baseline/relay-server.ts", worker: "bench/baseline/relay-worker.ts", env: { RELAY_STORED: "1", RELAY_CLAIMED: "1" },
+    title: "claimed relay floor (the stored floor, plus a claim round trip before each task runs, as taskwire's start)",
+  },
 } satisfies Record<string, StackDef>;
 type StackName = keyof typeof STACKS;
 

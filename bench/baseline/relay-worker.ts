@@ -4,30 +4,51 @@
  * process once and Redis once. See relay-server.ts. RELAY_STORED=1: each outcome is stored as taskwire's
  * is (the task's state and result, an event log entry, TTLs) by one script before its PUBLISH. Its reply
  * is skipped too: Redis runs one connection's commands in order, so the next BLMPOP's reply says it ran.
+ * RELAY_CLAIMED=1 (with stored): what was popped is claimed first (CLAIM_LUA), in one write, and runs
+ * once those replies are in, with the args the claim read: the round trip taskwire's start costs.
  */
 import { connectResp, type Reply } from "./resp.ts";
-import { QUEUE, STORED, STORE_OUTCOME_LUA, eventsKey, redisUrl, split3, taskKey } from "./relay.ts";
+import { CLAIMED, CLAIM_LUA, QUEUE, STORED, STORE_OUTCOME_LUA, eventsKey, redisUrl, split3, taskKey } from "./relay.ts";
 
 const POP = ["BLMPOP", 0, 1, QUEUE, "RIGHT", "COUNT", 64];
-let outcomeSha = "";
+const WORKER = `relay-${process.pid}`;
+const shas: string[] = [];
+/** Claimed mode: the popped tasks whose claim replies are still to come ([inbox, id]), and those in. */
+let claiming: [string, string][] = [];
+let claimed: [string, string, Reply][] = [];
 
 const conn = await connectResp(redisUrl(), (r: Reply) => {
-  if (!Array.isArray(r)) {
-    outcomeSha = String(r); // SCRIPT LOAD's reply, the first and only one that is not a pop
-    return conn.send([POP]);
+  if (shas.length < (CLAIMED ? 2 : STORED ? 1 : 0)) {
+    shas.push(String(r)); // SCRIPT LOAD's replies come first, before any pop
+    if (shas.length === (CLAIMED ? 2 : 1)) conn.send([POP]);
+    return;
   }
-  const popped = r[1] as string[];
-  const commands: (string | number)[][] = [];
-  for (const m of popped) {
-    const [inbox, id, args] = split3(m);
-    const result = JSON.stringify((JSON.parse(args) as { task_id?: unknown }).task_id ?? null);
-    commands.push(["CLIENT", "REPLY", "SKIP"], STORED
-      ? ["EVALSHA", outcomeSha, 2, taskKey(id), eventsKey(id), inbox, id, result]
-      : ["PUBLISH", inbox, `${id} ${result}`]);
+  if (claiming.length > 0) {
+    const [inbox, id] = claiming[claimed.length]!;
+    claimed.push([inbox, id, r]);
+    if (claimed.length < claiming.length) return;
+    const done = claimed.filter(([, , args]) => args !== null).map(([inbox, id, args]) => [inbox, id, String(args)] as const);
+    claiming = [];
+    claimed = [];
+    return conn.send([...done.flatMap(([inbox, id, args]) => outcome(inbox, id, args)), POP]);
   }
-  commands.push(POP);
-  conn.send(commands);
+  const popped = ((r as Reply[])[1] as string[]).map(split3);
+  if (CLAIMED) {
+    claiming = popped.map(([inbox, id]) => [inbox, id]);
+    return conn.send(claiming.map(([, id]) => ["EVALSHA", shas[1]!, 1, taskKey(id), WORKER]));
+  }
+  conn.send([...popped.flatMap(([inbox, id, args]) => outcome(inbox, id, args)), POP]);
 });
-conn.send([STORED ? ["SCRIPT", "LOAD", STORE_OUTCOME_LUA] : POP]);
-console.log(`relay floor worker${STORED ? " (stored)" : ""}: taking tasks`);
+
+/** Runs test_task on `args` and returns the commands that deliver (stored mode: store) its result. */
+function outcome(inbox: string, id: string, args: string): (string | number)[][] {
+  const result = JSON.stringify((JSON.parse(args) as { task_id?: unknown }).task_id ?? null);
+  return [["CLIENT", "REPLY", "SKIP"], STORED
+    ? ["EVALSHA", shas[0]!, 2, taskKey(id), eventsKey(id), inbox, id, result]
+    : ["PUBLISH", inbox, `${id} ${result}`]];
+}
+
+if (STORED) conn.send([["SCRIPT", "LOAD", STORE_OUTCOME_LUA], ...(CLAIMED ? [["SCRIPT", "LOAD", CLAIM_LUA]] : [])]);
+else conn.send([POP]);
+console.log(`relay floor worker${CLAIMED ? " (stored, claimed)" : STORED ? " (stored)" : ""}: taking tasks`);
 process.on("SIGTERM", () => process.exit(0));
