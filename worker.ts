@@ -1,8 +1,13 @@
-/** The worker process: config -> Redis clients (command, subscriber, one blocking per queue shard) -> the take/run loops. SIGTERM drains within WORKER_GRACE_MS and exits 0. */
+/**
+ * The worker process: config -> Redis clients (command, subscriber, one blocking per queue shard, and on one
+ * Redis Bun's client for the per-task scripts) -> the take/run loops. SIGTERM drains within WORKER_GRACE_MS and exits 0.
+ */
 import { ConfigError, loadConfig, type Config } from "./lib/config.ts";
 import { makeKeys } from "./lib/keys.ts";
 import { type Logger, makeLogger } from "./lib/log.ts";
+import { BunRedis } from "./lib/bun-redis.ts";
 import { createRedis, waitReady } from "./lib/redis.ts";
+import type { Client } from "./lib/scripts.ts";
 import { agreeOnShards } from "./lib/shard-count.ts";
 import { Worker } from "./lib/worker.ts";
 import { redactUrl } from "./server.ts";
@@ -11,12 +16,26 @@ import { tasks } from "./tasks/index.ts";
 export async function startWorker(config: Config, log: Logger): Promise<{ worker: Worker; close(): Promise<void> }> {
   const name = "taskwire-worker";
   const command = createRedis(config.REDIS_URL, "command", log, name);
-  const blocking = Array.from({ length: config.queueShards }, () => createRedis(config.REDIS_URL, "blocking", log, name));
   const subscriber = createRedis(config.REDIS_URL, "subscriber", log, name);
-  await Promise.all([command, ...blocking, subscriber].map((c) => waitReady(c, 10_000)));
+  // Bun's client where it can serve (one Redis): the per-task commands cost the worker less CPU (lib/bun-redis.ts).
+  const native = config.WORKER_REDIS_CLIENT === "bun" && BunRedis.url(config.REDIS_URL) !== undefined;
+  const taskClient = native ? new BunRedis(config.REDIS_URL, "command", log, name) : undefined;
+  const blocking = Array.from({ length: config.queueShards }, () =>
+    native ? new BunRedis(config.REDIS_URL, "blocking", log, name) : createRedis(config.REDIS_URL, "blocking", log, name));
+  const bun = [taskClient, ...blocking].filter((c) => c instanceof BunRedis);
+  const closeBun = () => bun.forEach((c) => c.close());
+  try {
+    await Promise.all([
+      ...[command, subscriber, ...blocking.filter((c) => !(c instanceof BunRedis))].map((c) => waitReady(c as Client, 10_000)),
+      ...bun.map((c) => c.connect(10_000)),
+    ]);
+  } catch (err) {
+    closeBun();
+    throw err;
+  }
   const keys = makeKeys(config.TASKWIRE_PREFIX, config.queueShards);
   await agreeOnShards(command, keys);
-  const worker = new Worker({ command, blocking, subscriber }, keys, {
+  const worker = new Worker({ command, blocking, subscriber, tasks: taskClient }, keys, {
     concurrency: config.WORKER_CONCURRENCY,
     ttlS: config.RESULT_TTL_S,
     heartbeatMs: config.WORKER_HEARTBEAT_MS,
@@ -25,11 +44,12 @@ export async function startWorker(config: Config, log: Logger): Promise<{ worker
     maxLosses: config.TASK_MAX_LOSSES,
   }, log);
   await worker.start();
-  log.info(`worker ${worker.id} taking tasks from ${redactUrl(config.REDIS_URL)} prefix ${config.TASKWIRE_PREFIX}, ${config.queueShards} queue shard${config.queueShards === 1 ? "" : "s"}, concurrency ${config.WORKER_CONCURRENCY}, tasks: ${Object.keys(tasks).join(" ")}`);
+  log.info(`worker ${worker.id} taking tasks from ${redactUrl(config.REDIS_URL)} prefix ${config.TASKWIRE_PREFIX}, ${config.queueShards} queue shard${config.queueShards === 1 ? "" : "s"}, concurrency ${config.WORKER_CONCURRENCY}, per-task commands over ${native ? "Bun's Redis client" : "ioredis"}, tasks: ${Object.keys(tasks).join(" ")}`);
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= worker.close(config.WORKER_GRACE_MS).finally(async () => {
       for (const c of [command, subscriber]) await c.quit().catch(() => c.disconnect());
+      closeBun();
     }));
   return { worker, close };
 }

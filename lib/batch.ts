@@ -4,7 +4,7 @@
  * command. On a cluster each command is sent at once (ioredis routes it to its slot's node).
  */
 import { type Step, inOrder, isCluster, together } from "./redis.ts";
-import type { ScriptedRedis } from "./scripts.ts";
+import type { Arg, RunScript, ScriptedRedis, Scripts } from "./scripts.ts";
 
 /**
  * A batch this long leaves at once: a burst (thousands of progress events in one turn) streams out in
@@ -31,6 +31,10 @@ export class Batch {
     if (this.cluster) return step(this.redis);
     return new Promise<T>((resolve, reject) => this.add({ step, resolve: resolve as (v: unknown) => void, reject }));
   }
+
+  /** One script by name (RunScript), sent with the others of this turn. */
+  readonly script: RunScript = ((name: keyof Scripts, keys: readonly Arg[], args: readonly Arg[]) =>
+    this.one((r) => (r[name] as (...a: Arg[]) => Promise<unknown>)(...keys, ...args))) as RunScript;
 
   /** Commands that must take effect in this order (see inOrder): adjacent in this turn's pipeline. */
   inOrder(steps: Step[]): Promise<unknown[]> {

@@ -53,5 +53,6 @@ export function toWireError(err: unknown, log?: (msg: string, err: unknown) => v
 
 export function isRedisDown(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : "";
-  return /Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue|max retries|LOADING|ETIMEDOUT|EPIPE|^OOM |^READONLY|^MASTERDOWN|^CLUSTERDOWN|^TRYAGAIN/i.test(msg);
+  // ioredis's, Bun's Redis client's ("Connection closed"), and Redis's own refusals while it cannot serve.
+  return /Connection is closed|Connection closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue|max retries|LOADING|ETIMEDOUT|EPIPE|^OOM |^READONLY|^MASTERDOWN|^CLUSTERDOWN|^TRYAGAIN/i.test(msg);
 }

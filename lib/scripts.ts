@@ -21,7 +21,7 @@ import starting from "./lua/starting.lua" with { type: "text" };
 import take from "./lua/take.lua" with { type: "text" };
 import takeStart from "./lua/take_start.lua" with { type: "text" };
 
-type Arg = string | number;
+export type Arg = string | number;
 type Cmd<R> = (...args: Arg[]) => Promise<R>;
 
 export interface Scripts {
@@ -64,6 +64,17 @@ const definitions: Record<keyof Scripts, { keys: number; lua: string }> = {
   twBeat: { keys: 2, lua: clock + beat },
   twRegistry: { keys: 1, lua: clock + registry },
 };
+
+/**
+ * Runs one script by name with its keys, then its args. Calls issued in one turn take effect in the order
+ * issued (one connection: a Batch's pipeline, or Bun's client, lib/bun-redis.ts).
+ */
+export type RunScript = <K extends keyof Scripts>(name: K, keys: readonly Arg[], args: readonly Arg[]) => ReturnType<Scripts[K]>;
+
+/** A script's Lua, as sent to Redis. */
+export function scriptSource(name: keyof Scripts): string {
+  return definitions[name].lua;
+}
 
 export function withScripts<C extends Client>(redis: C): C & Scripts {
   for (const [name, d] of Object.entries(definitions)) {

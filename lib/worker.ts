@@ -2,7 +2,8 @@
  * The worker loop: one loop per queue shard takes task ids (a take script, or BLMOVE when the shard is
  * empty) into this worker's processing list for that shard, then starts each with the task's own
  * script; up to `concurrency` handlers run at once, and each outcome is written with one task script
- * (the progress and outcome scripts of one turn of the event loop leave as one pipeline: lib/batch.ts).
+ * (the start, progress and outcome scripts of one turn of the event loop leave as one write: over Bun's
+ * Redis client on one Redis, lib/bun-redis.ts, or as one ioredis pipeline, lib/batch.ts).
  * A heartbeat keeps this worker alive in the registry; any live worker reaps dead ones' tasks.
  */
 import { hostname } from "node:os";
@@ -11,6 +12,7 @@ import { isRedisDown } from "./errors.ts";
 import type { Keys } from "./keys.ts";
 import type { Logger } from "./log.ts";
 import { Batch } from "./batch.ts";
+import { BunRedis } from "./bun-redis.ts";
 import { RECONNECT_MAX_MS } from "./redis.ts";
 import type { Client, ScriptedRedis } from "./scripts.ts";
 import { Tally } from "./tally.ts";
@@ -43,9 +45,11 @@ export interface WorkerSettings {
 
 export interface WorkerClients {
   command: ScriptedRedis;
-  /** One per queue shard (keys.shards): a BLMOVE holds its connection. */
-  blocking: Client[];
+  /** One per queue shard (keys.shards): a BLMOVE holds its connection. Bun's client where `tasks` is. */
+  blocking: (Client | BunRedis)[];
   subscriber: Client;
+  /** One Redis: Bun's client, for the start, take, progress and outcome scripts (lib/bun-redis.ts). Without it they go through `command`. */
+  tasks?: BunRedis;
 }
 
 export class Worker {
@@ -84,14 +88,14 @@ export class Worker {
     private readonly log: Logger,
   ) {
     this.slots = new Slots(settings.concurrency);
-    // Task scripts (progress, outcomes) of one turn go out as one pipeline, in the order written.
-    const batch = new Batch(clients.command);
+    // Task scripts (starts, progress, outcomes) of one turn go out together, in the order written.
+    const run = clients.tasks?.script ?? new Batch(clients.command).script;
     this.tally = new Tally(clients.command, keys, log);
     this.auditDue = Array.from({ length: keys.shards }, () => false);
     this.done = Array.from({ length: keys.shards }, () => []);
-    this.outcomes = new Outcomes(batch, keys, settings, this.tally, log, this.done, () => this.promote());
+    this.outcomes = new Outcomes(run, keys, settings, this.tally, log, this.done, () => this.promote());
     this.handBack = new HandBack(clients.command, keys, settings, this.tally);
-    this.taker = new Taker(clients.command, keys, this.id, settings, this.done);
+    this.taker = new Taker(clients.command, run, keys, this.id, settings, this.done);
   }
 
   private activeKey(shard: number): string {
@@ -117,7 +121,11 @@ export class Worker {
     await this.measureClock();
     // A reply lost while Redis restarted can leave ids in our processing list that nothing here runs.
     this.clients.command.on("ready", () => this.auditDue.fill(true));
-    this.clients.blocking.forEach((c, shard) => c.on("ready", () => (this.auditDue[shard] = true)));
+    if (this.clients.tasks) this.clients.tasks.onReady = () => this.auditDue.fill(true);
+    this.clients.blocking.forEach((c, shard) => {
+      if (c instanceof BunRedis) c.onReady = () => (this.auditDue[shard] = true);
+      else c.on("ready", () => (this.auditDue[shard] = true));
+    });
     await this.heartbeat();
     this.timers.push(setInterval(() => void this.tick(), this.settings.heartbeatMs));
     // Safety net for retries whose own timer died with the worker that scheduled them.
@@ -154,7 +162,9 @@ export class Worker {
           this.slots.release(held);
           held = 0;
           const waitFrom = performance.now();
-          const moved = (await blocking.blmove(queue, active, "RIGHT", "LEFT", 2)) as string | null;
+          const moved = blocking instanceof BunRedis
+            ? await blocking.blmove(queue, active, 2)
+            : ((await blocking.blmove(queue, active, "RIGHT", "LEFT", 2)) as string | null);
           // Timed out: the next turn takes (and drops from our list what has finished meanwhile).
           if (!moved) idle = false;
           if (!moved || this.stopping) continue; // a move that raced close() is handed back by it
@@ -353,7 +363,7 @@ export class Worker {
     this.stopping = true;
     this.slots.close();
     this.slotFree?.();
-    for (const b of this.clients.blocking) b.disconnect(); // interrupts a pending BLMOVE; what it moved is handed back below
+    for (const b of this.clients.blocking) b instanceof BunRedis ? b.close() : b.disconnect(); // interrupts a pending BLMOVE; what it moved is handed back below
     await this.loopDone.catch(() => {});
     const deadline = Date.now() + graceMs;
     // Heartbeats go on meanwhile, or a grace period longer than WORKER_DEAD_MS would get our tasks reaped.

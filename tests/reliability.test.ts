@@ -118,7 +118,9 @@ test("a task whose worker is lost more than TASK_MAX_LOSSES times ends `failed` 
     await killHolder();
     const end = await s.next(10_000);
     expect(end).toMatchObject({ type: "failed", id, error: { code: "exhausted", message: "the worker running it was lost 2 times" } });
-    expect((await getJson(`${stack.server.http}/dead`)).body.items.map((t: { id: string }) => t.id)).toContain(id);
+    // The dead-letter entry is written right after the final state (its own command, once that one's reply is in).
+    const dead = async () => (await getJson(`${stack.server.http}/dead`)).body.items.map((t: { id: string }) => t.id) as string[];
+    await waitFor(async () => (await dead()).includes(id), 1_000, "the task in the dead-letter list");
     s.close();
   });
 }, 40_000);

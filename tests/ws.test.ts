@@ -136,6 +136,38 @@ describe("events", () => {
     s.close();
   });
 
+  test("the same frames with the worker's per-task commands on ioredis (WORKER_REDIS_CLIENT=ioredis) as on Bun's client (the default)", async () => {
+    // A worker on Bun's client has two command connections (ioredis for the rest, Bun's for the per-task scripts); on ioredis, one.
+    const commandConnections = () => cli(stack.redis, "client", "list").split("\n").filter((l) => l.includes(" name=taskwire-worker:command ")).length;
+    expect(stack.workers[0]!.output()).toContain("per-task commands over Bun's Redis client");
+    const before = commandConnections();
+    const io = await startStack("ws-ioredis", { redis: stack.redis, env: { WORKER_REDIS_CLIENT: "ioredis" } });
+    try {
+      expect(io.workers[0]!.output()).toContain("per-task commands over ioredis");
+      expect(commandConnections()).toBe(before + 1);
+      await io.addWorker({ WORKER_REDIS_CLIENT: "bun" });
+      expect(commandConnections()).toBe(before + 3);
+      await io.workers.pop()!.kill("SIGKILL"); // the rest of this test on the ioredis worker alone
+      const s = await openSocket(`${io.server.ws}/ws`);
+      const id = await submitOk(s, "c", "countdown", { steps: 5 });
+      expect(await s.until((f) => f.type === "result")).toEqual([
+        ...range(1, 5).map((i) => ({ type: "progress", id, seq: i, data: { step: i, of: 5 } })),
+        { type: "result", id, seq: 6, result: "done" },
+      ]);
+      // Many at once: starts and outcomes of one turn share a pipeline there.
+      for (let i = 0; i < 40; i++) s.send({ type: "submit", ref: `t${i}`, task: "test_task", args: { task_id: i } });
+      let results = 0;
+      const frames = await s.until((f) => f.type === "result" && ++results === 40);
+      const refOf = new Map(frames.filter((f) => f.type === "accepted").map((f) => [f.id, f.ref]));
+      const got = frames.filter((f) => f.type === "result").map((f) => `${refOf.get(f.id)}=${f.result}`).sort();
+      expect(got).toEqual(range(0, 39).map((i) => `t${i}=${i}`).sort());
+      expect(await quiet(s)).toEqual([]);
+      s.close();
+    } finally {
+      await io.stop();
+    }
+  });
+
   test("a task that throws ends with failed, code task_error and its message", async () => {
     const s = await socket();
     const id = await submitOk(s, "f", "fail", { message: "boom" });

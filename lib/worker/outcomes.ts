@@ -3,11 +3,11 @@
  * a retry, failed, cancelled) with one task script, kept trying through a Redis outage.
  */
 import type { TaskOptions } from "../../tasks/define.ts";
-import type { Batch } from "../batch.ts";
 import { isRedisDown } from "../errors.ts";
 import type { Keys } from "../keys.ts";
 import type { Logger } from "../log.ts";
 import { RECONNECT_MAX_MS } from "../redis.ts";
+import type { RunScript } from "../scripts.ts";
 import type { Tally } from "../tally.ts";
 import { type Running, Stop } from "./run-state.ts";
 
@@ -16,7 +16,8 @@ const WRITE_RETRY_MS = 60_000;
 
 export class Outcomes {
   constructor(
-    private readonly batch: Batch,
+    /** Where the task scripts go: one connection, so a task's progress and outcome take effect in the order written. */
+    private readonly run: RunScript,
     private readonly keys: Keys,
     private readonly settings: { readonly ttlS: number; readonly eventsMax: number },
     private readonly tally: Tally,
@@ -32,8 +33,7 @@ export class Outcomes {
     const k = this.keys;
     const json = toJson(data);
     const n = ++r.progressSent;
-    this.batch
-      .one((c) => c.twProgress(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, json, this.settings.eventsMax, n))
+    this.run("twProgress", [k.task(r.id), k.events(r.id), k.channel(r.id)], [r.id, r.attempt, json, this.settings.eventsMax, n])
       .then((seq) => {
         if (seq === -1) r.stop(new Stop("cancelled", "cancelled"));
       })
@@ -62,10 +62,11 @@ export class Outcomes {
       const k = this.keys;
       // Task first, then the delayed set, then (with the next take) out of our list: a crash between
       // steps leaves the id for the reaper (or a duplicate entry, which start.lua skips), never lost.
-      await this.write(`retry of ${r.id}`, () => this.batch.inOrder([
-        (p) => p.twRetry(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, r.attempt, errorJson(code, message), delay),
-        (p) => p.twDelay(k.delayed(r.shard), r.id, delay),
-      ]));
+      // (On a cluster the two keys may live on two nodes: the second waits for the first's reply.)
+      await this.write(`retry of ${r.id}`, async () => {
+        await this.run("twRetry", [k.task(r.id), k.events(r.id), k.channel(r.id)], [r.id, r.attempt, errorJson(code, message), delay]);
+        await this.run("twDelay", [k.delayed(r.shard)], [r.id, delay]);
+      });
       this.done[r.shard]!.push(r.id);
       setTimeout(() => void this.promote(), delay + 5);
       return;
@@ -81,7 +82,7 @@ export class Outcomes {
     // The final state first; the id leaves our processing list with the shard's next take (a crash before
     // leaves it to the reaper, which finds it final and drops it); then the fleet's counters.
     const seq = await this.write(`outcome of ${r.id}`, () =>
-      this.batch.one((c) => c.twFinish(k.task(r.id), k.events(r.id), k.channel(r.id), r.id, state, payload, this.settings.ttlS)));
+      this.run("twFinish", [k.task(r.id), k.events(r.id), k.channel(r.id)], [r.id, state, payload, this.settings.ttlS]));
     this.done[r.shard]!.push(r.id);
     if (seq > 0) this.tally.finished(r.id, state, r.task, exhausted);
   }

@@ -3,8 +3,8 @@
  * both), and what its reply means.
  */
 import type { Keys } from "../keys.ts";
-import { type Step, isCluster, together } from "../redis.ts";
-import type { ScriptedRedis } from "../scripts.ts";
+import { isCluster, together } from "../redis.ts";
+import type { RunScript, ScriptedRedis } from "../scripts.ts";
 
 /** A task a worker started: id, task name, args JSON, options JSON, attempt. */
 export type Started = [string, string, string, string, number];
@@ -12,6 +12,8 @@ export type Started = [string, string, string, string, number];
 export class Taker {
   constructor(
     private readonly command: ScriptedRedis,
+    /** Where the start and take scripts go (the task scripts' connection: see Outcomes). */
+    private readonly run: RunScript,
     private readonly keys: Keys,
     /** The worker's id: its processing lists are named after it, and its tasks name it as their owner. */
     private readonly id: string,
@@ -37,21 +39,22 @@ export class Taker {
    * worker had started already (see starting.lua); they stay in the processing list for the audit.
    */
   async begin(shard: number, ids: string[], take?: number): Promise<{ started: Started[]; taken: string[]; moved: number; ours: number }> {
-    const { command } = this;
+    const { command, run } = this;
     const k = this.keys;
     const ttl = this.settings.ttlS;
-    const steps: Step[] = ids.map((id) => (r) => r.twStart(k.task(id), k.events(id), this.id, ttl));
+    // Issued in one turn: they leave together (one write on one Redis), and their order does not matter.
+    const calls: Promise<unknown>[] = ids.map((id) => run("twStart", [k.task(id), k.events(id)], [this.id, ttl]));
     const taking = take !== undefined && (take > 0 || this.done[shard]!.length > 0);
     const drop = taking ? this.done[shard]!.splice(0) : [];
     if (taking) {
       const [queue, active] = [k.queue(shard), this.activeKey(shard)];
-      steps.push(this.single
-        ? (r) => r.twTakeStart(queue, active, take ?? 0, this.id, ttl, k.task(""), k.events(""), ...drop)
-        : (r) => r.twTake(queue, active, take ?? 0, ...drop));
+      calls.push(this.single
+        ? run("twTakeStart", [queue, active], [take ?? 0, this.id, ttl, k.task(""), k.events(""), ...drop])
+        : run("twTake", [queue, active], [take ?? 0, ...drop]));
     }
     let res: unknown[];
     try {
-      res = await together(command, steps);
+      res = await Promise.all(calls);
     } catch (err) {
       this.done[shard]!.push(...drop); // maybe not dropped: the next take tries again (LREM of an absent id is a no-op)
       throw err;
