@@ -7,9 +7,8 @@ import { newTaskId } from "./ids.ts";
 import type { Keys } from "./keys.ts";
 import { type Logger, makeLogger } from "./log.ts";
 import { Batch } from "./batch.ts";
-import type { BunRedis } from "./bun-redis.ts";
 import { isCluster } from "./redis.ts";
-import type { RunScript, ScriptedRedis } from "./scripts.ts";
+import type { ScriptedRedis } from "./scripts.ts";
 import { Tally } from "./tally.ts";
 
 /** Per-submit overrides of a task's defaults, within these limits. */
@@ -62,17 +61,11 @@ export class Queue {
     private readonly keys: Keys,
     private readonly limits: { ttlS: number; maxArgsBytes: number },
     log: Logger = makeLogger("queue", "warn"),
-    /** One Redis: Bun's client for the submit script (lib/bun-redis.ts; resent once if its reply is lost, as ioredis does). */
-    bun?: BunRedis,
   ) {
     this.tally = new Tally(redis, keys, log);
     this.batch = new Batch(redis);
     this.single = !isCluster(redis);
-    this.submitScript = bun?.resent ?? this.batch.script;
   }
-
-  /** Where a submit's script goes: submits of one turn leave in one write. */
-  private readonly submitScript: RunScript;
 
   /** One Redis (not a cluster): a submit stores and queues its task in one script. */
   private readonly single: boolean;
@@ -129,7 +122,7 @@ export class Queue {
     let state: string;
     if (this.single) {
       // Queued in the same script when created, or again when it exists still queued (the repair step).
-      [created, state] = await this.submitScript("twEnqueueQueued", [k.task(taskId), queue], [...args, taskId]);
+      [created, state] = await this.batch.one((r) => r.twEnqueueQueued(k.task(taskId), queue, ...args, taskId));
     } else if (taskId === id) {
       // A new id: queue it unconditionally, in one round trip with the write (only a resend of this
       // very call can find the id existing, and a duplicate queue entry is skipped).
