@@ -5,7 +5,7 @@
 import { ConfigError, loadConfig, type Config } from "./lib/config.ts";
 import { makeKeys } from "./lib/keys.ts";
 import { type Logger, makeLogger } from "./lib/log.ts";
-import { BunRedis } from "./lib/bun-redis.ts";
+import { BunRedis, useBunRedis } from "./lib/bun-redis.ts";
 import { createRedis, waitReady } from "./lib/redis.ts";
 import type { Client } from "./lib/scripts.ts";
 import { agreeOnShards } from "./lib/shard-count.ts";
@@ -18,7 +18,7 @@ export async function startWorker(config: Config, log: Logger): Promise<{ worker
   const command = createRedis(config.REDIS_URL, "command", log, name);
   const subscriber = createRedis(config.REDIS_URL, "subscriber", log, name);
   // Bun's client where it can serve (one Redis): the per-task commands cost the worker less CPU (lib/bun-redis.ts).
-  const native = config.WORKER_REDIS_CLIENT === "bun" && BunRedis.url(config.REDIS_URL) !== undefined;
+  const native = useBunRedis(config);
   const taskClient = native ? new BunRedis(config.REDIS_URL, "command", log, name) : undefined;
   const blocking = Array.from({ length: config.queueShards }, () =>
     native ? new BunRedis(config.REDIS_URL, "blocking", log, name) : createRedis(config.REDIS_URL, "blocking", log, name));

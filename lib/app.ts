@@ -1,5 +1,6 @@
 /** The server's shared services, built once at start-up and handed to every view; close() tears them down in order. */
 import type { Server, ServerWebSocket } from "bun";
+import { BunRedis, useBunRedis } from "./bun-redis.ts";
 import type { Config } from "./config.ts";
 import { Feeds } from "./feeds.ts";
 import { type Keys, makeKeys } from "./keys.ts";
@@ -18,6 +19,8 @@ export interface App {
   subscriber: EventSubscriber;
   /** The connection this server's inbox channel is subscribed on (one Redis; none on a cluster). */
   inbox?: Client;
+  /** Bun's client, for a submit alone in its turn (one Redis, TASK_REDIS_CLIENT=bun; see Queue.enqueue). */
+  submits?: BunRedis;
   queue: Queue;
   feeds: Feeds;
   metrics: Metrics;
@@ -33,12 +36,19 @@ export async function createApp(config: Config, log: Logger, startupTimeoutMs = 
   const subscriber = createEventSubscriber(config.REDIS_URL, log, "taskwire-server");
   // No inbox on a cluster: a PUBLISH there is broadcast to every node, so tasks submitted here use their own shard channel.
   const inbox = isCluster(redis) ? undefined : createRedis(config.REDIS_URL, "inbox", log, "taskwire-server");
-  await Promise.all([redis, subscriber, ...(inbox ? [inbox] : [])].map((c) => waitReady(c, startupTimeoutMs)));
+  // Bun's client where it can serve (one Redis): a lone submit's script costs the server less CPU (lib/bun-redis.ts).
+  const submits = useBunRedis(config) ? new BunRedis(config.REDIS_URL, "command", log, "taskwire-server") : undefined;
+  try {
+    await Promise.all([...[redis, subscriber, ...(inbox ? [inbox] : [])].map((c) => waitReady(c, startupTimeoutMs)), submits?.connect(startupTimeoutMs)]);
+  } catch (err) {
+    submits?.close();
+    throw err;
+  }
   await agreeOnShards(redis, keys);
-  const queue = new Queue(redis, keys, { ttlS: config.RESULT_TTL_S, maxArgsBytes: config.MAX_ARGS_BYTES }, log);
+  const queue = new Queue(redis, keys, { ttlS: config.RESULT_TTL_S, maxArgsBytes: config.MAX_ARGS_BYTES }, log, submits);
   const feeds = new Feeds(subscriber, queue, keys, log, inbox);
   await feeds.ready(); // a submit names the inbox only once it is heard
-  return { config, log, keys, redis, subscriber, inbox, queue, feeds, metrics: new Metrics(), sockets: new Set() };
+  return { config, log, keys, redis, subscriber, inbox, submits, queue, feeds, metrics: new Metrics(), sockets: new Set() };
 }
 
 /** How long shutdown lets close frames reach clients before it cuts what is still open (SSE streams). */
@@ -62,4 +72,5 @@ export async function closeApp(app: App): Promise<void> {
       c.disconnect();
     }
   }
+  app.submits?.close();
 }

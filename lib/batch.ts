@@ -14,6 +14,8 @@ const MAX_BATCH = 256;
 
 interface Pending {
   step: Step;
+  /** How to send it instead when it is alone in its turn. */
+  alone?: () => Promise<unknown>;
   resolve(v: unknown): void;
   reject(err: unknown): void;
 }
@@ -26,10 +28,13 @@ export class Batch {
     this.cluster = isCluster(redis);
   }
 
-  /** One command, sent with the others of this turn. */
-  one<T>(step: (r: ScriptedRedis) => Promise<T>): Promise<T> {
+  /**
+   * One command, sent with the others of this turn. `alone`: how to send it instead when no other command
+   * shares its turn (one Redis): a server's lone submit goes through Bun's client, a burst as one pipeline.
+   */
+  one<T>(step: (r: ScriptedRedis) => Promise<T>, alone?: () => Promise<T>): Promise<T> {
     if (this.cluster) return step(this.redis);
-    return new Promise<T>((resolve, reject) => this.add({ step, resolve: resolve as (v: unknown) => void, reject }));
+    return new Promise<T>((resolve, reject) => this.add({ step, alone, resolve: resolve as (v: unknown) => void, reject }));
   }
 
   /** One script by name (RunScript), sent with the others of this turn. */
@@ -64,7 +69,7 @@ export class Batch {
     if (batch.length === 1) {
       const b = batch[0]!; // a pipeline of one costs more than the command
       try {
-        Promise.resolve(b.step(this.redis)).then(b.resolve, b.reject);
+        Promise.resolve(b.alone ? b.alone() : b.step(this.redis)).then(b.resolve, b.reject);
       } catch (err) {
         b.reject(err);
       }

@@ -21,8 +21,8 @@ export const configSchema = z.object({
   TASKWIRE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "letters, digits, _ . - only (1-64 chars)").default("taskwire"),
   WORKER_CONCURRENCY: int(1, 10_000).default(64),
   WORKER_GRACE_MS: int(0, 3_600_000).default(30_000),
-  /** The client a worker's per-task commands go through on one Redis: Bun's built-in one (lib/bun-redis.ts), or ioredis. */
-  WORKER_REDIS_CLIENT: z.enum(["bun", "ioredis"]).default("bun"),
+  /** The client per-task commands go through on one Redis (a server's submit; a worker's move, start, progress, outcome): Bun's built-in one (lib/bun-redis.ts), or ioredis. */
+  TASK_REDIS_CLIENT: z.enum(["bun", "ioredis"]).default("bun"),
   WORKER_HEARTBEAT_MS: int(100, 600_000).default(2_000),
   /** A worker whose heartbeat is older than this is dead and its tasks go back to the queue. */
   WORKER_DEAD_MS: int(300, 3_600_000).default(10_000),

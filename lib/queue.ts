@@ -7,6 +7,7 @@ import { newTaskId } from "./ids.ts";
 import type { Keys } from "./keys.ts";
 import { type Logger, makeLogger } from "./log.ts";
 import { Batch } from "./batch.ts";
+import type { BunRedis } from "./bun-redis.ts";
 import { isCluster } from "./redis.ts";
 import type { ScriptedRedis } from "./scripts.ts";
 import { Tally } from "./tally.ts";
@@ -61,11 +62,17 @@ export class Queue {
     private readonly keys: Keys,
     private readonly limits: { ttlS: number; maxArgsBytes: number },
     log: Logger = makeLogger("queue", "warn"),
+    /** One Redis: Bun's client, for a submit alone in its turn (lib/bun-redis.ts; resent once if its reply is lost, as ioredis does). */
+    bun?: BunRedis,
   ) {
     this.tally = new Tally(redis, keys, log);
     this.batch = new Batch(redis);
     this.single = !isCluster(redis);
+    this.bun = bun;
   }
+
+  /** Bun's client, for a submit alone in its turn (see enqueue). */
+  private readonly bun: BunRedis | undefined;
 
   /** One Redis (not a cluster): a submit stores and queues its task in one script. */
   private readonly single: boolean;
@@ -122,7 +129,11 @@ export class Queue {
     let state: string;
     if (this.single) {
       // Queued in the same script when created, or again when it exists still queued (the repair step).
-      [created, state] = await this.batch.one((r) => r.twEnqueueQueued(k.task(taskId), queue, ...args, taskId));
+      // A submit alone in its turn goes through Bun's client (less CPU per round trip); submits that share
+      // a turn leave as one ioredis pipeline, which costs less than as many calls (README "Performance").
+      const keys = [k.task(taskId), queue];
+      const bun = this.bun;
+      [created, state] = await this.batch.one((r) => r.twEnqueueQueued(...keys, ...args, taskId), bun && (() => bun.resent("twEnqueueQueued", keys, [...args, taskId])));
     } else if (taskId === id) {
       // A new id: queue it unconditionally, in one round trip with the write (only a resend of this
       // very call can find the id existing, and a duplicate queue entry is skipped).

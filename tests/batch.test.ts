@@ -35,6 +35,18 @@ test("commands issued in one turn run in the order issued; a failing one rejects
   await c.del(`${k}:list`, `${k}:str`);
 });
 
+test("a command alone in its turn goes its own way when it has one; commands that share a turn leave as the pipeline", async () => {
+  const b = new Batch(c);
+  const k = uniquePrefix("batch-alone");
+  const alone: string[] = [];
+  const send = (v: string) => b.one((r) => r.rpush(`${k}:list`, v), async () => (alone.push(v), await c.rpush(`${k}:list`, `${v}(alone)`)));
+  expect(await send("a")).toBe(1);
+  expect(await Promise.all([send("b"), send("c")])).toEqual([2, 3]);
+  expect(alone).toEqual(["a"]);
+  expect(await c.lrange(`${k}:list`, 0, -1)).toEqual(["a(alone)", "b", "c"]);
+  await c.del(`${k}:list`);
+});
+
 test("while Redis is unreachable every command of the batch fails at once as 'Redis down'", async () => {
   const lone = createRedis(redis.url, "command", makeLogger("batch-test", "silent"), "batch-test");
   await waitReady(lone, 5_000);

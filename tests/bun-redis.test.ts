@@ -5,7 +5,7 @@ import { isRedisDown } from "../lib/errors.ts";
 import { makeKeys } from "../lib/keys.ts";
 import { makeLogger } from "../lib/log.ts";
 import type { ScriptedRedis } from "../lib/scripts.ts";
-import { cli, startRedisWithClient, type TestRedis } from "./helpers/redis.ts";
+import { cli, startRedis, startRedisWithClient, type TestRedis } from "./helpers/redis.ts";
 import { uniquePrefix, waitFor } from "./helpers/util.ts";
 
 let file: Awaited<ReturnType<typeof startRedisWithClient>> | undefined;
@@ -82,5 +82,31 @@ test("while Redis is down a call fails at once as 'Redis down'; once it is back 
   } finally {
     c.close();
     b.close();
+  }
+});
+
+test("a submit in flight when Redis dies is sent again once Redis is back, as ioredis does; a plain call fails as 'Redis down'", async () => {
+  const own = await startRedis({ extraArgs: ["--enable-debug-command", "yes"] });
+  const c = new BunRedis(own.socketUrl, "command", log, "bun-redis-test");
+  await c.connect(5_000);
+  const k = makeKeys(uniquePrefix("bunredis-resent"));
+  try {
+    const enqueue = (id: string) => [[k.task(id), k.queue(0)], ["test_task", '{"task_id":1}', "{}", 60, "", "", id]] as const;
+    // Redis busy for a while: both calls are written and wait unanswered when it dies.
+    const sleeping = Bun.spawn(["redis-cli", "-p", String(own.port), "DEBUG", "SLEEP", "1"], { stdout: "ignore", stderr: "ignore" });
+    await Bun.sleep(200);
+    const resent = c.resent("twEnqueueQueued", ...enqueue("r"));
+    const plain = c.script("twEnqueueQueued", ...enqueue("p")).then(() => "answered", (err: unknown) => err);
+    await Bun.sleep(200);
+    await own.kill();
+    await sleeping.exited;
+    expect(isRedisDown(await plain)).toBe(true);
+    await own.restart();
+    expect(await resent).toEqual([1, "queued"]);
+    expect(cli(own, "HGET", k.task("r"), "state")).toBe("queued");
+    expect(cli(own, "LRANGE", k.queue(0), "0", "-1")).toBe("r");
+  } finally {
+    c.close();
+    await own.stop();
   }
 });

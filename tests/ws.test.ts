@@ -136,17 +136,22 @@ describe("events", () => {
     s.close();
   });
 
-  test("the same frames with the worker's per-task commands on ioredis (WORKER_REDIS_CLIENT=ioredis) as on Bun's client (the default)", async () => {
-    // A worker on Bun's client has two command connections (ioredis for the rest, Bun's for the per-task scripts); on ioredis, one.
-    const commandConnections = () => cli(stack.redis, "client", "list").split("\n").filter((l) => l.includes(" name=taskwire-worker:command ")).length;
+  test("the same frames with the per-task commands on ioredis (TASK_REDIS_CLIENT=ioredis) as on Bun's client (the default)", async () => {
+    // On Bun's client a process has two command connections (ioredis for the rest, Bun's for the per-task scripts); on ioredis, one.
+    const commandConnections = (who: "server" | "worker") =>
+      cli(stack.redis, "client", "list").split("\n").filter((l) => l.includes(` name=taskwire-${who}:command `)).length;
     expect(stack.workers[0]!.output()).toContain("per-task commands over Bun's Redis client");
-    const before = commandConnections();
-    const io = await startStack("ws-ioredis", { redis: stack.redis, env: { WORKER_REDIS_CLIENT: "ioredis" } });
+    const before = { server: commandConnections("server"), worker: commandConnections("worker") };
+    const io = await startStack("ws-ioredis", { redis: stack.redis, env: { TASK_REDIS_CLIENT: "ioredis" } });
     try {
       expect(io.workers[0]!.output()).toContain("per-task commands over ioredis");
-      expect(commandConnections()).toBe(before + 1);
-      await io.addWorker({ WORKER_REDIS_CLIENT: "bun" });
-      expect(commandConnections()).toBe(before + 3);
+      expect(commandConnections("server")).toBe(before.server + 1);
+      expect(commandConnections("worker")).toBe(before.worker + 1);
+      await io.addWorker({ TASK_REDIS_CLIENT: "bun" });
+      expect(commandConnections("worker")).toBe(before.worker + 3);
+      const bunServer = await startServer(stack.env);
+      expect(commandConnections("server")).toBe(before.server + 3);
+      await bunServer.kill("SIGKILL");
       await io.workers.pop()!.kill("SIGKILL"); // the rest of this test on the ioredis worker alone
       const s = await openSocket(`${io.server.ws}/ws`);
       const id = await submitOk(s, "c", "countdown", { steps: 5 });
