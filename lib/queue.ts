@@ -131,9 +131,10 @@ export class Queue {
       // Queued in the same script when created, or again when it exists still queued (the repair step).
       // A submit alone in its turn goes through Bun's client (less CPU per round trip); submits that share
       // a turn leave as one ioredis pipeline, which costs less than as many calls (README "Performance").
-      const keys = [k.task(taskId), queue];
+      const scriptKeys = [k.task(taskId), queue];
       const bun = this.bun;
-      [created, state] = await this.batch.one((r) => r.twEnqueueQueued(...keys, ...args, taskId), bun && (() => bun.resent("twEnqueueQueued", keys, [...args, taskId])));
+      [created, state] = await this.batch.one((r) => r.twEnqueueQueued(...scriptKeys, ...args, taskId),
+        bun && (() => bun.resent("twEnqueueQueued", scriptKeys, [...args, taskId])));
     } else if (taskId === id) {
       // A new id: queue it unconditionally, in one round trip with the write (only a resend of this
       // very call can find the id existing, and a duplicate queue entry is skipped).
