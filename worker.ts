@@ -7,9 +7,9 @@ import { makeKeys } from "./lib/keys.ts";
 import { type Logger, makeLogger } from "./lib/log.ts";
 import { BunRedis, useBunRedis } from "./lib/bun-redis.ts";
 import { createRedis, waitReady } from "./lib/redis.ts";
-import type { Client } from "./lib/scripts.ts";
 import { agreeOnShards } from "./lib/shard-count.ts";
 import { Worker } from "./lib/worker.ts";
+import { type BlockingMove, IoredisBlocking } from "./lib/worker/blocking.ts";
 import { redactUrl } from "./server.ts";
 import { tasks } from "./tasks/index.ts";
 
@@ -20,17 +20,16 @@ export async function startWorker(config: Config, log: Logger): Promise<{ worker
   // Bun's client where it can serve (one Redis): the per-task commands cost the worker less CPU (lib/bun-redis.ts).
   const native = useBunRedis(config);
   const taskClient = native ? new BunRedis(config.REDIS_URL, "command", log, name) : undefined;
-  const blocking = Array.from({ length: config.queueShards }, () =>
-    native ? new BunRedis(config.REDIS_URL, "blocking", log, name) : createRedis(config.REDIS_URL, "blocking", log, name));
-  const bun = [taskClient, ...blocking].filter((c) => c instanceof BunRedis);
-  const closeBun = () => bun.forEach((c) => c.close());
+  const blocking: BlockingMove[] = Array.from({ length: config.queueShards }, () =>
+    native ? new BunRedis(config.REDIS_URL, "blocking", log, name) : new IoredisBlocking(createRedis(config.REDIS_URL, "blocking", log, name)));
   try {
     await Promise.all([
-      ...[command, subscriber, ...blocking.filter((c) => !(c instanceof BunRedis))].map((c) => waitReady(c as Client, 10_000)),
-      ...bun.map((c) => c.connect(10_000)),
+      ...[command, subscriber].map((c) => waitReady(c, 10_000)),
+      ...[...blocking, ...(taskClient ? [taskClient] : [])].map((c) => c.connect(10_000)),
     ]);
   } catch (err) {
-    closeBun();
+    taskClient?.close();
+    for (const b of blocking) b.close();
     throw err;
   }
   const keys = makeKeys(config.TASKWIRE_PREFIX, config.queueShards);
@@ -49,7 +48,7 @@ export async function startWorker(config: Config, log: Logger): Promise<{ worker
   const close = () =>
     (closing ??= worker.close(config.WORKER_GRACE_MS).finally(async () => {
       for (const c of [command, subscriber]) await c.quit().catch(() => c.disconnect());
-      closeBun();
+      taskClient?.close(); // the blocking connections were closed by worker.close()
     }));
   return { worker, close };
 }

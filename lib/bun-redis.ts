@@ -9,13 +9,14 @@ import { isRedisDown } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { RECONNECT_MAX_MS, type Role } from "./redis.ts";
 import { type RunScript, type Scripts, scriptSource } from "./scripts.ts";
+import type { BlockingMove } from "./worker/blocking.ts";
 
 /** Whether this process sends its per-task commands through Bun's client: asked for, and able to serve this URL. */
 export function useBunRedis(config: { TASK_REDIS_CLIENT: "bun" | "ioredis"; REDIS_URL: string }): boolean {
   return config.TASK_REDIS_CLIENT === "bun" && BunRedis.url(config.REDIS_URL) !== undefined;
 }
 
-export class BunRedis {
+export class BunRedis implements BlockingMove {
   /** The URL as Bun's client takes it, or undefined where it cannot serve: a cluster, or a socket URL with a db or password. */
   static url(url: string): string | undefined {
     if (parseClusterUrl(url)) return undefined;
@@ -82,7 +83,10 @@ export class BunRedis {
       this.loaded.add(name);
       this.client.send("SCRIPT", ["LOAD", lua]).catch(() => this.loaded.delete(name));
     }
-    const rest = [String(keys.length), ...keys.map(String), ...args.map(String)];
+    // One array, not three: this runs for every start, progress report and outcome.
+    const rest = [String(keys.length)];
+    for (const a of keys) rest.push(String(a));
+    for (const a of args) rest.push(String(a));
     try {
       return await this.client.send("EVALSHA", [sha, ...rest]);
     } catch (err) {

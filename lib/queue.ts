@@ -63,16 +63,12 @@ export class Queue {
     private readonly limits: { ttlS: number; maxArgsBytes: number },
     log: Logger = makeLogger("queue", "warn"),
     /** One Redis: Bun's client, for a submit alone in its turn (lib/bun-redis.ts; resent once if its reply is lost, as ioredis does). */
-    bun?: BunRedis,
+    private readonly bun?: BunRedis,
   ) {
     this.tally = new Tally(redis, keys, log);
     this.batch = new Batch(redis);
     this.single = !isCluster(redis);
-    this.bun = bun;
   }
-
-  /** Bun's client, for a submit alone in its turn (see enqueue). */
-  private readonly bun: BunRedis | undefined;
 
   /** One Redis (not a cluster): a submit stores and queues its task in one script. */
   private readonly single: boolean;

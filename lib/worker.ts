@@ -12,12 +12,13 @@ import { isRedisDown } from "./errors.ts";
 import type { Keys } from "./keys.ts";
 import type { Logger } from "./log.ts";
 import { Batch } from "./batch.ts";
-import { BunRedis } from "./bun-redis.ts";
+import type { BunRedis } from "./bun-redis.ts";
 import { RECONNECT_MAX_MS } from "./redis.ts";
 import type { Client, ScriptedRedis } from "./scripts.ts";
 import { Tally } from "./tally.ts";
 import { HandBack } from "./worker/handback.ts";
 import { Outcomes } from "./worker/outcomes.ts";
+import type { BlockingMove } from "./worker/blocking.ts";
 import { type Running, Stop, parseOptions } from "./worker/run-state.ts";
 import { Slots } from "./worker/slots.ts";
 import { Taker } from "./worker/take.ts";
@@ -46,7 +47,7 @@ export interface WorkerSettings {
 export interface WorkerClients {
   command: ScriptedRedis;
   /** One per queue shard (keys.shards): a BLMOVE holds its connection. Bun's client where `tasks` is. */
-  blocking: (Client | BunRedis)[];
+  blocking: BlockingMove[];
   subscriber: Client;
   /** One Redis: Bun's client, for the start, take, progress and outcome scripts (lib/bun-redis.ts). Without it they go through `command`. */
   tasks?: BunRedis;
@@ -122,10 +123,7 @@ export class Worker {
     // A reply lost while Redis restarted can leave ids in our processing list that nothing here runs.
     this.clients.command.on("ready", () => this.auditDue.fill(true));
     if (this.clients.tasks) this.clients.tasks.onReady = () => this.auditDue.fill(true);
-    this.clients.blocking.forEach((c, shard) => {
-      if (c instanceof BunRedis) c.onReady = () => (this.auditDue[shard] = true);
-      else c.on("ready", () => (this.auditDue[shard] = true));
-    });
+    this.clients.blocking.forEach((c, shard) => (c.onReady = () => (this.auditDue[shard] = true)));
     await this.heartbeat();
     this.timers.push(setInterval(() => void this.tick(), this.settings.heartbeatMs));
     // Safety net for retries whose own timer died with the worker that scheduled them.
@@ -162,9 +160,7 @@ export class Worker {
           this.slots.release(held);
           held = 0;
           const waitFrom = performance.now();
-          const moved = blocking instanceof BunRedis
-            ? await blocking.blmove(queue, active, 2)
-            : ((await blocking.blmove(queue, active, "RIGHT", "LEFT", 2)) as string | null);
+          const moved = await blocking.blmove(queue, active, 2);
           // Timed out: the next turn takes (and drops from our list what has finished meanwhile).
           if (!moved) idle = false;
           if (!moved || this.stopping) continue; // a move that raced close() is handed back by it
@@ -363,7 +359,7 @@ export class Worker {
     this.stopping = true;
     this.slots.close();
     this.slotFree?.();
-    for (const b of this.clients.blocking) b instanceof BunRedis ? b.close() : b.disconnect(); // interrupts a pending BLMOVE; what it moved is handed back below
+    for (const b of this.clients.blocking) b.close(); // interrupts a pending BLMOVE; what it moved is handed back below
     await this.loopDone.catch(() => {});
     const deadline = Date.now() + graceMs;
     // Heartbeats go on meanwhile, or a grace period longer than WORKER_DEAD_MS would get our tasks reaped.

@@ -13,14 +13,16 @@ import { CLAIMED, CLAIM_LUA, QUEUE, STORED, STORE_OUTCOME_LUA, eventsKey, redisU
 const POP = ["BLMPOP", 0, 1, QUEUE, "RIGHT", "COUNT", 64];
 const WORKER = `relay-${process.pid}`;
 const shas: string[] = [];
+/** The SCRIPT LOADs sent first (outcome, claim): their replies come before any pop's. */
+const SCRIPTS = CLAIMED ? 2 : STORED ? 1 : 0;
 /** Claimed mode: the popped tasks whose claim replies are still to come ([inbox, id]), and those in. */
 let claiming: [string, string][] = [];
 let claimed: [string, string, Reply][] = [];
 
 const conn = await connectResp(redisUrl(), (r: Reply) => {
-  if (shas.length < (CLAIMED ? 2 : STORED ? 1 : 0)) {
-    shas.push(String(r)); // SCRIPT LOAD's replies come first, before any pop
-    if (shas.length === (CLAIMED ? 2 : 1)) conn.send([POP]);
+  if (shas.length < SCRIPTS) {
+    shas.push(String(r));
+    if (shas.length === SCRIPTS) conn.send([POP]);
     return;
   }
   if (claiming.length > 0) {
