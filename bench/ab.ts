@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   const w = WORKLOADS[cfg.workload]!;
   const args = cfg.workload === "ws-open" ? ["ws-open", "--rate", String(cfg.rate), "--sockets", "10"] : w.args({} as RunOptions);
   const options = (env: Record<string, string>): RunOptions => ({
-    seconds: cfg.seconds, warmup: 1, settle: cfg.settle, runs: cfg.rounds, socketsIdle: 0, autopipeline: false, profile: false, tcp: false, env, stack: "taskwire",
+    seconds: cfg.seconds, warmup: 1, settle: cfg.settle, runs: cfg.rounds, socketsIdle: 0, autopipeline: false, profile: false, perf: false, tcp: false, env, stack: "taskwire",
   });
   const started = new Date();
   const stamp = started.toISOString().slice(0, 19).replace(/:/g, "-");

@@ -9,7 +9,8 @@ import { connectRaw } from "./rawws.ts";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { floorRatios, floorTable, markdownTable, svgChart } from "./report.ts";
+import { parsePerfCsv, perfUnavailable } from "./perf.ts";
+import { floorRatios, floorTable, markdownTable, perfTable, svgChart } from "./report.ts";
 import { median, Samples } from "./stats.ts";
 
 describe("stats", () => {
@@ -337,6 +338,70 @@ describe("the relay floor's RESP codec", () => {
     expect(parseReply(wire, at + 9)![0]).toBe("OK");
     expect(() => parseReply(Buffer.from("-ERR nope\r\n"), 0)).toThrow("redis: ERR nope");
   });
+});
+
+describe("bench --perf", () => {
+  test("reads perf stat's CSV: counts by event, rows perf could not count left out", () => {
+    const csv = [
+      "# started on Thu Dec  3 13:00:00 2026",
+      "",
+      "1234.56,msec,task-clock,5000000000,100.00,0.247,CPUs utilized",
+      "3850,,context-switches,5000000000,100.00,3.118,K/sec",
+      "47000,,raw_syscalls:sys_enter,5000000000,100.00,,",
+      "<not supported>,,cycles,0,100.00,,",
+      "<not counted>,,instructions,0,0.00,,",
+    ].join("\n");
+    expect(parsePerfCsv(csv)).toEqual({ "task-clock": 1234.56, "context-switches": 3850, "raw_syscalls:sys_enter": 47000 });
+  });
+
+  test("the perf table gives each workload's counts per task, and its floor's when paired", () => {
+    const run = (scale: number) => ({
+      mode: "ws-open" as const, params: {}, seconds: 1, tasks: 1000, throughput: 1000,
+      latency: { count: 1, p50: 1, p90: 2, p99: 3, p999: 4, max: 5, mean: 1 },
+      cpuMs: { server: 100, worker: 50, redis: 50 }, cpuPerTaskMs: 0.2, verified: 1000,
+      violations: { duplicates: 0, wrongValue: 0, missing: 0, errors: {}, unexpected: 0, closes: 0 }, ok: true,
+      extra: Object.fromEntries(["server", "worker", "redis"].flatMap((role, i) => [
+        [`perf.${role}.cpuMs`, scale * (i + 1) * 0.01], [`perf.${role}.switches`, scale * 3], [`perf.${role}.syscalls`, scale * 9],
+      ])),
+    });
+    const w = { name: "ws-open", title: "open", target: "t", runs: [run(2), run(2)], floorRuns: [run(1)] };
+    const table = perfTable([w], "relay-claimed");
+    expect(table.split("\n")).toHaveLength(4);
+    expect(table).toContain("| open | measured | 0.120 (0.020 + 0.040 + 0.060) | 18.00 (6.00 + 6.00 + 6.00) | 54.0 (18.0 + 18.0 + 18.0) |");
+    expect(table).toContain("| open | relay-claimed | 0.060 (0.010 + 0.020 + 0.030) |");
+    // Runs without perf's counts give no table.
+    expect(perfTable([{ ...w, runs: [{ ...run(1), extra: {} }], floorRuns: undefined }])).toBe("");
+  });
+
+  test("counts server, worker and Redis in each measured run, or says why it cannot", () => {
+    const out = mkdtempSync(join(tmpdir(), "taskwire-bench-perf-"));
+    try {
+      const r = Bun.spawnSync([process.execPath, "run", "bench/run.ts", "--only", "ws-open", "--quick", "--seconds", "2", "--settle", "0", "--perf", "--out", out],
+        { cwd: `${import.meta.dir}/..`, stdout: "pipe", stderr: "pipe" });
+      const why = perfUnavailable();
+      if (why) {
+        // Without perf the runner refuses the flag up front, naming what to install.
+        expect(r.exitCode).toBe(2);
+        expect(r.stderr.toString()).toContain(`--perf: ${why}`);
+        return;
+      }
+      expect(r.exitCode).toBe(0);
+      const file = readdirSync(out).find((f) => f.endsWith(".json"))!;
+      const json = JSON.parse(readFileSync(join(out, file), "utf8")) as { workloads: { runs: { extra: Record<string, number> }[] }[] };
+      const extra = json.workloads[0]!.runs[0]!.extra;
+      for (const role of ["server", "worker", "redis"]) {
+        // Each task wakes each process at least once, costs it some CPU, and takes it a few system calls.
+        expect(extra[`perf.${role}.cpuMs`]).toBeGreaterThan(0.001);
+        expect(extra[`perf.${role}.cpuMs`]).toBeLessThan(50);
+        expect(extra[`perf.${role}.switches`]).toBeGreaterThan(0.5);
+        expect(extra[`perf.${role}.syscalls`]).toBeGreaterThan(1);
+      }
+      expect(readFileSync(join(out, file.replace(".json", ".md")), "utf8")).toContain("Counted by `perf stat`");
+      expect(r.stderr.toString()).toContain("perf per task (server, worker, redis): CPU");
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe("report", () => {

@@ -121,6 +121,29 @@ export function floorTable(ws: WorkloadReport[], floorName: string): string {
   return rows.join("\n");
 }
 
+/**
+ * bench --perf: what `perf stat` counted per task in each process (medians of runs), with the floor's when
+ * paired: CPU to the microsecond, and the context switches and system calls behind it (bench/perf.ts).
+ */
+export function perfTable(ws: WorkloadReport[], floorName?: string): string {
+  const roles = ["server", "worker", "redis"];
+  const rows = [
+    "| workload | stack | CPU ms/task, perf task-clock (server + worker + redis) | context switches/task | system calls/task |",
+    "| --- | --- | --- | --- | --- |",
+  ];
+  const row = (title: string, stack: string, s: Summary) => {
+    const get = (role: string, k: string) => s.extra[`perf.${role}.${k}`] as number | undefined;
+    if (roles.some((r) => get(r, "cpuMs") === undefined)) return;
+    const cell = (k: string, digits: number) => `${fmt(roles.reduce((a, r) => a + get(r, k)!, 0), digits)} (${roles.map((r) => fmt(get(r, k), digits)).join(" + ")})`;
+    rows.push(`| ${title} | ${stack} | ${cell("cpuMs", 3)} | ${cell("switches", 2)} | ${cell("syscalls", 1)} |`);
+  };
+  for (const w of ws) {
+    row(w.title, "measured", summarize(w));
+    if (w.floorRuns && floorName) row(w.title, floorName, summarize({ ...w, runs: w.floorRuns }));
+  }
+  return rows.length > 2 ? rows.join("\n") : "";
+}
+
 // --- SVG ---
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

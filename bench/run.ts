@@ -11,7 +11,8 @@ import { type Proc, ROOT, type ServerProc, startServer, startWorker } from "../t
 import { cli, startRedis, type TestRedis } from "../tests/helpers/redis.ts";
 import { machineJiffies } from "./procstat.ts";
 import type { LoadResult } from "./load.ts";
-import { floorRatios, floorTable, markdownTable, summarize, svgChart, type WorkloadReport } from "./report.ts";
+import { perfStat, perfUnavailable } from "./perf.ts";
+import { floorRatios, floorTable, markdownTable, perfTable, summarize, svgChart, type WorkloadReport } from "./report.ts";
 
 export interface Workload {
   title: string;
@@ -36,6 +37,8 @@ export interface RunOptions {
   socketsIdle: number;
   autopipeline: boolean;
   profile: boolean;
+  /** --perf: `perf stat` of server, worker and Redis during each measured run (bench/perf.ts). */
+  perf: boolean;
   /** Server and worker reach Redis over loopback TCP instead of its Unix socket (the private Redis default). */
   tcp: boolean;
   /** Extra environment for the server and worker (--env NAME=value), e.g. WORKER_CONCURRENCY. */
@@ -204,7 +207,7 @@ export function machine() {
 
 /**
  * How long an idle vCPU polls before it halts (KVM guests' cpuidle-haltpoll), if this kernel has it. It moves
- * the open loop's figures: waking a halted vCPU is what a task's hops cost on a VM (see README, Performance).
+ * the open loop's figures: waking a halted vCPU is what a task's hops cost on a VM (bench/NOTES.md).
  */
 function idlePolling(): string {
   try {
@@ -228,7 +231,7 @@ function usage(): string {
   const workloads = Object.entries(WORKLOADS).map(([name, w]) => `  ${name.padEnd(12)} ${w.title}`).join("\n");
   const stacks = Object.entries(STACKS).map(([name, s]) => `  ${name.padEnd(12)} ${s.title}`).join("\n");
   return `Usage: bun run bench [--only ws-closed,ws-open] [--seconds 5] [--warmup 1] [--settle 10] [--runs 3] [--quick]
-                     [--sockets-idle 20000] [--autopipeline] [--profile] [--tcp] [--env NAME=value ...]
+                     [--sockets-idle 20000] [--autopipeline] [--profile] [--perf] [--tcp] [--env NAME=value ...]
                      [--label text] [--out dir] [--no-write] [--stack taskwire] [--floor relay-stored]
 
 Workloads (--only; all by default):
@@ -243,6 +246,8 @@ ${stacks}
   --sockets-idle      idle sockets for the connections workload
   --autopipeline      ioredis auto-pipelining on in server and worker (to measure it)
   --profile           bun --cpu-prof of server and worker, written beside the results
+  --perf              perf stat of server, worker and Redis in each measured run: CPU per task to the
+                      microsecond (task-clock), context switches and system calls per task (needs linux-perf)
   --tcp               server and worker reach Redis over loopback TCP, not its Unix socket
   --env NAME=value    extra environment for server and worker (e.g. WORKER_CONCURRENCY=128)
   --floor STACK       after each run, the same run on a floor stack (relay-stored: the guarantees' hops and
@@ -287,6 +292,7 @@ function parse(argv: string[]) {
       "sockets-idle": { type: "string" },
       autopipeline: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
+      perf: { type: "boolean", default: false },
       tcp: { type: "boolean", default: false },
       label: { type: "string", default: "" },
       "no-write": { type: "boolean", default: false },
@@ -319,11 +325,14 @@ function parse(argv: string[]) {
     socketsIdle: parseNumber("sockets-idle", values["sockets-idle"], q ? 2_000 : 20_000, 1, 1_000_000),
     autopipeline: values.autopipeline!,
     profile: values.profile!,
+    perf: values.perf!,
     tcp: values.tcp!,
     env: {},
     stack: stack as StackName,
     floor: floor as StackName | undefined,
   };
+  const noPerf = o.perf ? perfUnavailable() : undefined;
+  if (noPerf) throw new Error(`--perf: ${noPerf}`);
   o.env = parseEnv("env", values.env!);
   return { names, o, label: values.label!, write: !values["no-write"], out: values.out };
 }
@@ -340,17 +349,35 @@ export async function prepare(stack: Stack, w: Workload, o: RunOptions, who = ""
   }
 }
 
+/** The stack's processes by role, from its "server=1,worker=2,redis=3". */
+function pidsOf(stack: Stack): Record<string, number> {
+  return Object.fromEntries(stack.pids.split(",").map((kv) => kv.split("=")).map(([role, pid]) => [role!, Number(pid)]));
+}
+
+/** One --perf figure of a run: "total (server + worker + redis)". */
+function perfCell(r: LoadResult, k: string, digits: number): string {
+  const xs = ["server", "worker", "redis"].map((role) => r.extra[`perf.${role}.${k}`] as number);
+  return `${xs.reduce((a, b) => a + b, 0).toFixed(digits)} (${xs.map((x) => x.toFixed(digits)).join(" + ")})`;
+}
+
 /** One measured run on a fresh (flushed) private Redis, logged as it ends. */
 async function measure(stack: Stack, w: Workload, o: RunOptions, who = ""): Promise<LoadResult> {
   cli(stack.redis, "FLUSHALL"); // the private Redis: keeps payload runs from piling up task data
   cli(stack.redis, "CONFIG", "RESETSTAT");
+  // perf counts the load generator's measured window: it starts after the generator's own warm-up.
+  const counting = o.perf ? perfStat(pidsOf(stack), o.warmup, o.seconds) : undefined;
   const r = await load(stack, [...w.args(o), "--seconds", String(o.seconds), "--warmup", String(o.warmup)]);
+  if (counting) {
+    const per = (await counting)(r.throughput);
+    for (const [role, f] of Object.entries(per)) for (const [k, v] of Object.entries(f)) r.extra[`perf.${role}.${k}`] = v;
+  }
   r.extra.redisTopCommands = topCommands(cli(stack.redis, "INFO", "commandstats"), r.verified);
   log(`  ${who}=> ${Math.round(r.throughput).toLocaleString("en-US")} tasks/s, p50 ${r.latency.p50.toFixed(3)} ms, p99 ${r.latency.p99.toFixed(3)} ms` +
     `${r.cpuPerTaskMs !== undefined ? `, CPU ${r.cpuPerTaskMs.toFixed(3)} ms/task` : ""}; ${r.verified} results verified, ` +
     `${r.ok ? "no violations" : `VIOLATIONS ${JSON.stringify(r.violations)}`}` +
     `; load generator ${r.extra.loadgenCpuPerTaskMs} ms/task; machine ${r.extra.machineBusyPct}% busy` +
     `\n     redis usec/task by command: ${r.extra.redisTopCommands}` +
+    `${counting ? `\n     perf per task (server, worker, redis): CPU ${perfCell(r, "cpuMs", 3)} ms, context switches ${perfCell(r, "switches", 2)}, system calls ${perfCell(r, "syscalls", 1)}` : ""}` +
     `${r.extra.idleSockets !== undefined ? `; ${r.extra.idleSockets} idle sockets, server RSS +${r.extra.rssGrowthMB} MB (${r.extra.bytesPerSocket} B/socket)` : ""}`);
   return r;
 }
@@ -413,7 +440,9 @@ async function main(): Promise<void> {
   }
 
   const caption = `taskwire bench ${stamp}${o.stack === "taskwire" ? "" : `: ${STACKS[o.stack].title}`}${label ? ` (${label})` : ""}${o.autopipeline ? ", auto-pipelining on" : ""}${o.tcp ? ", Redis over TCP" : ""}${Object.entries(o.env).map(([k, v]) => `, ${k}=${v}`).join("")} — ${provisional ? "provisional, busy" : "idle"} ${host.cores}-core machine`;
-  const table = markdownTable(reports) + (o.floor ? `\n\nAgainst the ${o.floor} floor (${STACKS[o.floor].title}), each run followed by the same run on it:\n\n${floorTable(reports, o.floor)}` : "");
+  const perfRows = o.perf ? perfTable(reports, o.floor) : "";
+  const table = markdownTable(reports) + (o.floor ? `\n\nAgainst the ${o.floor} floor (${STACKS[o.floor].title}), each run followed by the same run on it:\n\n${floorTable(reports, o.floor)}` : "") +
+    (perfRows ? `\n\nCounted by \`perf stat\` in the same runs (medians; CPU is task-clock, to the microsecond):\n\n${perfRows}` : "");
   const md = [
     `# ${caption}`,
     "",
