@@ -1,7 +1,7 @@
 /**
  * The per-task commands (a server's submit; a worker's BLMOVE and its start, progress and outcome scripts)
  * over Bun's built-in Redis client, on one Redis: a round trip costs the process less CPU than through
- * ioredis (README "Performance"). ioredis keeps everything else, and a cluster (Bun's client has none).
+ * ioredis (bench/NOTES.md, "Where the rest goes"). ioredis keeps everything else, and a cluster (Bun's client has none).
  */
 import { RedisClient } from "bun";
 import { parseClusterUrl, parseUnixUrl } from "./config.ts";

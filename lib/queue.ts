@@ -126,7 +126,7 @@ export class Queue {
     if (this.single) {
       // Queued in the same script when created, or again when it exists still queued (the repair step).
       // A submit alone in its turn goes through Bun's client (less CPU per round trip); submits that share
-      // a turn leave as one ioredis pipeline, which costs less than as many calls (README "Performance").
+      // a turn leave as one ioredis pipeline, which costs less than as many calls (bench/NOTES.md).
       const scriptKeys = [k.task(taskId), queue];
       const bun = this.bun;
       [created, state] = await this.batch.one((r) => r.twEnqueueQueued(...scriptKeys, ...args, taskId),

@@ -3,7 +3,7 @@
  * never times a request out), `subscriber` (pub/sub) and `inbox` (a server's inbox channel, one Redis
  * only), on one Redis or on a Redis Cluster (ioredis `Cluster`, from a redis+cluster:// URL). Every client
  * reconnects by itself with backoff. A unix:// URL reaches a Redis on this machine through its socket,
- * which costs Redis a little less CPU per command than loopback TCP (README "Performance").
+ * which costs Redis a little less CPU per command than loopback TCP (bench/NOTES.md).
  */
 import "./tracing-channel-fix.ts";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
