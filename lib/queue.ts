@@ -1,6 +1,6 @@
 /** The producer side of the queue: validate, enqueue, cancel, and read a task's state and event log. */
 import { z } from "zod";
-import { type TaskOptions, defaultTaskOptions } from "../tasks/define.ts";
+import { type TaskDefinition, type TaskOptions, defaultTaskOptions } from "../tasks/define.ts";
 import { getTask } from "../tasks/index.ts";
 import { TaskwireError, describeIssues, fromZodIssues } from "./errors.ts";
 import { newTaskId } from "./ids.ts";
@@ -94,13 +94,7 @@ export class Queue {
     if (bytes > this.limits.maxArgsBytes) {
       throw new TaskwireError("too_large", `args: ${bytes} bytes as stored; the limit is ${this.limits.maxArgsBytes} (MAX_ARGS_BYTES)`);
     }
-    const opts = optionsSchema.safeParse(sub.options ?? {});
-    if (!opts.success) {
-      const issues = fromZodIssues(opts.error.issues);
-      throw new TaskwireError("bad_request", `invalid options: ${describeIssues(issues, "options")}`, issues);
-    }
-    const optsJson = JSON.stringify({ ...defaultTaskOptions, ...def.options, ...opts.data } satisfies TaskOptions);
-    return { task: def.name, argsJson, optsJson, key: sub.key ?? "" };
+    return { task: def.name, argsJson, optsJson: sub.options == null ? defaultOptionsJson(def) : optionsJson(def, sub.options), key: sub.key ?? "" };
   }
 
   /** Next queue shard this producer fills (round-robin, so shards stay even whatever the ids). */
@@ -193,6 +187,24 @@ export class Queue {
     if (rangeRes?.[0]) throw rangeRes[0];
     return { exists: existsRes?.[1] === 1, entries: (rangeRes?.[1] as string[]) ?? [] };
   }
+}
+
+/** A task's options as stored when a submit gives none: the same string every time, so made once. */
+const defaultOptions = new WeakMap<TaskDefinition, string>();
+function defaultOptionsJson(def: TaskDefinition): string {
+  let s = defaultOptions.get(def);
+  if (s === undefined) defaultOptions.set(def, (s = optionsJson(def, {})));
+  return s;
+}
+
+/** The task's options with a submit's overrides, checked; throws bad_request naming the field. */
+function optionsJson(def: TaskDefinition, options: unknown): string {
+  const opts = optionsSchema.safeParse(options);
+  if (!opts.success) {
+    const issues = fromZodIssues(opts.error.issues);
+    throw new TaskwireError("bad_request", `invalid options: ${describeIssues(issues, "options")}`, issues);
+  }
+  return JSON.stringify({ ...defaultTaskOptions, ...def.options, ...opts.data } satisfies TaskOptions);
 }
 
 function json(s: string | undefined): unknown {
