@@ -32,7 +32,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   app.server = server;
   const scheme = tls ? "https" : "http";
   const url = `${scheme}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${server.port}`;
-  log.info(`listening on ${url} (ws${tls ? "s" : ""}://…/ws, /async_task/), redis ${redactUrl(config.REDIS_URL)}${app.submits ? " (lone submits over Bun's Redis client)" : ""}, prefix ${config.TASKWIRE_PREFIX}, views: ${Object.keys(routes).join(" ")}`);
+  log.info(`listening on ${url} (ws${tls ? "s" : ""}://…/ws, /async_task/), redis ${redactUrl(config.REDIS_URL)}${app.submits ? " (lone submits and the inbox over Bun's Redis client)" : ""}, prefix ${config.TASKWIRE_PREFIX}, views: ${Object.keys(routes).join(" ")}`);
   if (!config.TASKWIRE_TOKEN) {
     log.info(config.hostExplicit ? `no TASKWIRE_TOKEN: every client that reaches ${config.host} can submit tasks` : "no TASKWIRE_TOKEN: bound to loopback only (set HOST and TASKWIRE_TOKEN to serve other machines)");
   }

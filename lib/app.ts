@@ -1,5 +1,6 @@
 /** The server's shared services, built once at start-up and handed to every view; close() tears them down in order. */
 import type { Server, ServerWebSocket } from "bun";
+import { BunInbox } from "./bun-inbox.ts";
 import { BunRedis, useBunRedis } from "./bun-redis.ts";
 import type { Config } from "./config.ts";
 import { Feeds } from "./feeds.ts";
@@ -17,8 +18,8 @@ export interface App {
   keys: Keys;
   redis: ScriptedRedis;
   subscriber: EventSubscriber;
-  /** The connection this server's inbox channel is subscribed on (one Redis; none on a cluster). */
-  inbox?: Client;
+  /** The connection this server's inbox channel is subscribed on (one Redis; none on a cluster): Bun's client where `submits` is. */
+  inbox?: (Client | BunInbox);
   /** Bun's client, for a submit alone in its turn (one Redis, TASK_REDIS_CLIENT=bun; see Queue.enqueue). */
   submits?: BunRedis;
   queue: Queue;
@@ -34,14 +35,20 @@ export async function createApp(config: Config, log: Logger, startupTimeoutMs = 
   const keys = makeKeys(config.TASKWIRE_PREFIX, config.queueShards);
   const redis = createRedis(config.REDIS_URL, "command", log, "taskwire-server");
   const subscriber = createEventSubscriber(config.REDIS_URL, log, "taskwire-server");
+  // Bun's client where it can serve (one Redis): a lone submit's script, and each inbox message, cost the server less CPU.
+  const native = useBunRedis(config);
+  const submits = native ? new BunRedis(config.REDIS_URL, "command", log, "taskwire-server") : undefined;
   // No inbox on a cluster: a PUBLISH there is broadcast to every node, so tasks submitted here use their own shard channel.
-  const inbox = isCluster(redis) ? undefined : createRedis(config.REDIS_URL, "inbox", log, "taskwire-server");
-  // Bun's client where it can serve (one Redis): a lone submit's script costs the server less CPU (lib/bun-redis.ts).
-  const submits = useBunRedis(config) ? new BunRedis(config.REDIS_URL, "command", log, "taskwire-server") : undefined;
+  const inbox = isCluster(redis) ? undefined : native ? new BunInbox(config.REDIS_URL, log, "taskwire-server") : createRedis(config.REDIS_URL, "inbox", log, "taskwire-server");
   try {
-    await Promise.all([...[redis, subscriber, ...(inbox ? [inbox] : [])].map((c) => waitReady(c, startupTimeoutMs)), submits?.connect(startupTimeoutMs)]);
+    await Promise.all([
+      ...[redis, subscriber, ...(inbox && !(inbox instanceof BunInbox) ? [inbox] : [])].map((c) => waitReady(c, startupTimeoutMs)),
+      submits?.connect(startupTimeoutMs),
+      inbox instanceof BunInbox ? inbox.connect(startupTimeoutMs) : undefined,
+    ]);
   } catch (err) {
     submits?.close();
+    if (inbox instanceof BunInbox) inbox.disconnect();
     throw err;
   }
   await agreeOnShards(redis, keys);

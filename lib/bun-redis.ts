@@ -11,6 +11,17 @@ import { RECONNECT_MAX_MS, type Role } from "./redis.ts";
 import { type RunScript, type Scripts, scriptSource } from "./scripts.ts";
 import type { BlockingMove } from "./worker/blocking.ts";
 
+/** Connects `client`, or rejects if Redis has not answered within timeoutMs. */
+export async function connectWithin(client: RedisClient, timeoutMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs)));
+  try {
+    await Promise.race([client.connect(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Whether this process sends its per-task commands through Bun's client: asked for, and able to serve this URL. */
 export function useBunRedis(config: { TASK_REDIS_CLIENT: "bun" | "ioredis"; REDIS_URL: string }): boolean {
   return config.TASK_REDIS_CLIENT === "bun" && BunRedis.url(config.REDIS_URL) !== undefined;
@@ -59,14 +70,8 @@ export class BunRedis implements BlockingMove {
   }
 
   /** Connects, or rejects if Redis has not answered within timeoutMs. */
-  async connect(timeoutMs: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs)));
-    try {
-      await Promise.race([this.client.connect(), late]);
-    } finally {
-      clearTimeout(timer);
-    }
+  connect(timeoutMs: number): Promise<void> {
+    return connectWithin(this.client, timeoutMs);
   }
 
   /**

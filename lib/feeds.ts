@@ -13,6 +13,17 @@ import type { Logger } from "./log.ts";
 import type { Client } from "./scripts.ts";
 import { type EventEntry, parseEntry, type Queue } from "./queue.ts";
 
+/**
+ * The connection the inbox is subscribed on: ioredis's client, or Bun's (lib/bun-inbox.ts). "ready" fires on
+ * each (re)connect; a reconnected connection may have lost the subscription, so Feeds subscribes again.
+ */
+export interface InboxConnection {
+  readonly status: string;
+  on(event: "message", listener: (channel: string, message: string) => void): unknown;
+  on(event: "ready", listener: () => void): unknown;
+  subscribe(channel: string): Promise<unknown>;
+}
+
 /** Log reads a resync tries before it waits for the next reconnect (about a minute of backoff). */
 const RESYNC_TRIES = 35;
 
@@ -60,7 +71,7 @@ export class Feeds {
      * Subscriber connection for the inbox. Not the task channels' one: ioredis leaves subscriber mode when
      * an SUNSUBSCRIBE reply counts 0 shard channels left, even with plain channels still subscribed.
      */
-    private readonly inboxClient?: Client,
+    private readonly inboxClient?: InboxConnection,
   ) {
     sub.on("smessage", (channel: string, message: string) => this.onMessage(channel, message));
     // ioredis resubscribes by itself after a reconnect; what was published meanwhile is only in the log.
@@ -211,7 +222,7 @@ export class Feeds {
     return p;
   }
 
-  private listenInbox(c: Client): Promise<unknown> {
+  private listenInbox(c: InboxConnection): Promise<unknown> {
     const p = c.subscribe(this.inbox);
     p.catch((err: unknown) => this.log.warn("could not subscribe to this server's inbox; will retry on the next reconnect", String(err)));
     return p;
@@ -329,7 +340,7 @@ export class Feeds {
 }
 
 /** Calls `f` each time `c` is ready again after its first connection. */
-function onReconnect(c: Client, f: () => void): void {
+function onReconnect(c: { readonly status: string; on(event: "ready", listener: () => void): unknown }, f: () => void): void {
   let connectedOnce = c.status === "ready";
   c.on("ready", () => {
     if (connectedOnce) f();

@@ -1,5 +1,6 @@
-/** lib/bun-redis.ts against a real redis-server: the scripts answer as they do through ioredis, a restart loses neither scripts nor the connection's name, and an outage fails fast as "Redis down". */
+/** lib/bun-redis.ts and lib/bun-inbox.ts against a real redis-server: the scripts answer as they do through ioredis, a restart loses neither scripts nor the connection's name, an outage fails fast as "Redis down", and the inbox is subscribed again after a cut. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { BunInbox } from "../lib/bun-inbox.ts";
 import { BunRedis } from "../lib/bun-redis.ts";
 import { isRedisDown } from "../lib/errors.ts";
 import { makeKeys } from "../lib/keys.ts";
@@ -109,4 +110,37 @@ test("a submit in flight when Redis dies is sent again once Redis is back, as io
     c.close();
     await own.stop();
   }
+});
+
+test("the inbox on Bun's client: named, subscribed again after its connection is cut, each message heard once", async () => {
+  const inbox = new BunInbox(redis.socketUrl, log, "bun-inbox-test");
+  await inbox.connect(5_000);
+  const heard: string[] = [];
+  inbox.on("message", (channel: string, message: string) => heard.push(`${channel} ${message}`));
+  // As Feeds does: subscribe at start, and again on every "ready" after the first.
+  let readies = 0;
+  inbox.on("ready", () => {
+    readies++;
+    void inbox.subscribe("inbox-ch");
+  });
+  try {
+    await inbox.subscribe("inbox-ch");
+    const named = () => cli(redis, "CLIENT", "LIST").split("\n").find((l) => / name=bun-inbox-test:inbox /.test(l));
+    await waitFor(() => named() !== undefined, 2_000, "the inbox connection named");
+    cli(redis, "PUBLISH", "inbox-ch", "one");
+    await waitFor(() => heard.length === 1, 2_000, "the first message");
+    expect(inbox.status).toBe("ready");
+    for (let cut = 1; cut <= 2; cut++) {
+      cli(redis, "CLIENT", "KILL", "ID", /\bid=(\d+)/.exec(named()!)![1]!);
+      await waitFor(() => readies === cut && cli(redis, "PUBSUB", "NUMSUB", "inbox-ch").split("\n")[1] === "1", 5_000, `subscribed again after cut ${cut}`);
+      await waitFor(() => named() !== undefined, 2_000, `named again after cut ${cut}`);
+      cli(redis, "PUBLISH", "inbox-ch", `after-${cut}`);
+      await waitFor(() => heard.length === 1 + cut, 2_000, `the message after cut ${cut}`);
+    }
+    await Bun.sleep(100); // a second listener would have delivered each message twice by now
+    expect(heard).toEqual(["inbox-ch one", "inbox-ch after-1", "inbox-ch after-2"]);
+  } finally {
+    inbox.disconnect();
+  }
+  expect(inbox.status).toBe("end");
 });
