@@ -19,7 +19,7 @@ export interface App {
   redis: ScriptedRedis;
   subscriber: EventSubscriber;
   /** The connection this server's inbox channel is subscribed on (one Redis; none on a cluster): Bun's client where `submits` is. */
-  inbox?: (Client | BunInbox);
+  inbox?: Client | BunInbox;
   /** Bun's client, for a submit alone in its turn (one Redis, TASK_REDIS_CLIENT=bun; see Queue.enqueue). */
   submits?: BunRedis;
   queue: Queue;
@@ -39,18 +39,20 @@ export async function createApp(config: Config, log: Logger, startupTimeoutMs = 
   const native = useBunRedis(config);
   const submits = native ? new BunRedis(config.REDIS_URL, "command", log, "taskwire-server") : undefined;
   // No inbox on a cluster: a PUBLISH there is broadcast to every node, so tasks submitted here use their own shard channel.
-  const inbox = isCluster(redis) ? undefined : native ? new BunInbox(config.REDIS_URL, log, "taskwire-server") : createRedis(config.REDIS_URL, "inbox", log, "taskwire-server");
+  const bunInbox = native ? new BunInbox(config.REDIS_URL, log, "taskwire-server") : undefined;
+  const ioInbox = isCluster(redis) || bunInbox ? undefined : createRedis(config.REDIS_URL, "inbox", log, "taskwire-server");
   try {
     await Promise.all([
-      ...[redis, subscriber, ...(inbox && !(inbox instanceof BunInbox) ? [inbox] : [])].map((c) => waitReady(c, startupTimeoutMs)),
+      ...[redis, subscriber, ...(ioInbox ? [ioInbox] : [])].map((c) => waitReady(c, startupTimeoutMs)),
       submits?.connect(startupTimeoutMs),
-      inbox instanceof BunInbox ? inbox.connect(startupTimeoutMs) : undefined,
+      bunInbox?.connect(startupTimeoutMs),
     ]);
   } catch (err) {
     submits?.close();
-    if (inbox instanceof BunInbox) inbox.disconnect();
+    bunInbox?.disconnect();
     throw err;
   }
+  const inbox = bunInbox ?? ioInbox;
   await agreeOnShards(redis, keys);
   const queue = new Queue(redis, keys, { ttlS: config.RESULT_TTL_S, maxArgsBytes: config.MAX_ARGS_BYTES }, log, submits);
   const feeds = new Feeds(subscriber, queue, keys, log, inbox);
