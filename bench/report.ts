@@ -121,6 +121,12 @@ export function floorTable(ws: WorkloadReport[], floorName: string): string {
   return rows.join("\n");
 }
 
+/** One --perf figure of a run or a summary's medians: "total (server + worker + redis)". */
+export function perfCell(extra: Record<string, number | string>, k: string, digits: number): string {
+  const xs = ["server", "worker", "redis"].map((role) => extra[`perf.${role}.${k}`] as number | undefined);
+  return `${fmt(xs.reduce((a: number, x) => a + (x ?? NaN), 0), digits)} (${xs.map((x) => fmt(x, digits)).join(" + ")})`;
+}
+
 /**
  * bench --perf: what `perf stat` counted per task in each process (medians of runs), with the floor's when
  * paired: CPU to the microsecond, and the context switches and system calls behind it (bench/perf.ts).
@@ -132,10 +138,8 @@ export function perfTable(ws: WorkloadReport[], floorName?: string): string {
     "| --- | --- | --- | --- | --- |",
   ];
   const row = (title: string, stack: string, s: Summary) => {
-    const get = (role: string, k: string) => s.extra[`perf.${role}.${k}`] as number | undefined;
-    if (roles.some((r) => get(r, "cpuMs") === undefined)) return;
-    const cell = (k: string, digits: number) => `${fmt(roles.reduce((a, r) => a + get(r, k)!, 0), digits)} (${roles.map((r) => fmt(get(r, k), digits)).join(" + ")})`;
-    rows.push(`| ${title} | ${stack} | ${cell("cpuMs", 3)} | ${cell("switches", 2)} | ${cell("syscalls", 1)} |`);
+    if (roles.some((r) => s.extra[`perf.${r}.cpuMs`] === undefined)) return;
+    rows.push(`| ${title} | ${stack} | ${perfCell(s.extra, "cpuMs", 3)} | ${perfCell(s.extra, "switches", 2)} | ${perfCell(s.extra, "syscalls", 1)} |`);
   };
   for (const w of ws) {
     row(w.title, "measured", summarize(w));

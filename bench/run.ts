@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Proc, ROOT, type ServerProc, startServer, startWorker } from "../tests/helpers/procs.ts";
 import { cli, startRedis, type TestRedis } from "../tests/helpers/redis.ts";
-import { machineJiffies } from "./procstat.ts";
+import { machineJiffies, type Pids } from "./procstat.ts";
 import type { LoadResult } from "./load.ts";
 import { perfStat, perfUnavailable } from "./perf.ts";
-import { floorRatios, floorTable, markdownTable, perfTable, summarize, svgChart, type WorkloadReport } from "./report.ts";
+import { floorRatios, floorTable, markdownTable, perfCell, perfTable, summarize, svgChart, type WorkloadReport } from "./report.ts";
 
 export interface Workload {
   title: string;
@@ -124,7 +124,8 @@ export interface Stack {
   server: ServerProc;
   /** None for the echo floor. */
   worker?: Proc;
-  pids: string;
+  /** Each process's pid by role: server, worker (none for the echo floor), redis. */
+  pids: Pids;
 }
 
 /** Starts a stack on a private Redis; `cwd`: another checkout of taskwire to run it from (bench/ab.ts). */
@@ -141,7 +142,7 @@ export async function startStack(o: RunOptions, name: StackName, profileDir?: st
     const server = await startServer(env, STACKS[name].server, cwd);
     const script = STACKS[name].worker;
     const worker = script ? await startWorker(env, script, cwd) : undefined;
-    return { redis, server, worker, pids: `server=${server.pid},${worker ? `worker=${worker.pid},` : ""}redis=${redis.proc.pid}` };
+    return { redis, server, worker, pids: { server: server.pid, ...(worker ? { worker: worker.pid } : {}), redis: redis.proc.pid } };
   } catch (err) {
     await redis.stop();
     throw err;
@@ -160,7 +161,8 @@ export async function stopStack(s: Stack, graceful: boolean): Promise<void> {
 
 /** One bench/load.ts process; its progress lines pass through, its last stdout line is the result. */
 export async function load(stack: Stack, args: string[], extra: string[] = []): Promise<LoadResult> {
-  const cmd = [process.execPath, "run", join(ROOT, "bench", "load.ts"), ...args, "--url", stack.server.http, "--pids", stack.pids, ...extra];
+  const pids = Object.entries(stack.pids).map(([role, pid]) => `${role}=${pid}`).join(",");
+  const cmd = [process.execPath, "run", join(ROOT, "bench", "load.ts"), ...args, "--url", stack.server.http, "--pids", pids, ...extra];
   const p = Bun.spawn(cmd, { cwd: ROOT, stdout: "pipe", stderr: "inherit" });
   const out = await new Response(p.stdout).text();
   await p.exited;
@@ -349,23 +351,12 @@ export async function prepare(stack: Stack, w: Workload, o: RunOptions, who = ""
   }
 }
 
-/** The stack's processes by role, from its "server=1,worker=2,redis=3". */
-function pidsOf(stack: Stack): Record<string, number> {
-  return Object.fromEntries(stack.pids.split(",").map((kv) => kv.split("=")).map(([role, pid]) => [role!, Number(pid)]));
-}
-
-/** One --perf figure of a run: "total (server + worker + redis)". */
-function perfCell(r: LoadResult, k: string, digits: number): string {
-  const xs = ["server", "worker", "redis"].map((role) => r.extra[`perf.${role}.${k}`] as number);
-  return `${xs.reduce((a, b) => a + b, 0).toFixed(digits)} (${xs.map((x) => x.toFixed(digits)).join(" + ")})`;
-}
-
 /** One measured run on a fresh (flushed) private Redis, logged as it ends. */
 async function measure(stack: Stack, w: Workload, o: RunOptions, who = ""): Promise<LoadResult> {
   cli(stack.redis, "FLUSHALL"); // the private Redis: keeps payload runs from piling up task data
   cli(stack.redis, "CONFIG", "RESETSTAT");
   // perf counts the load generator's measured window: it starts after the generator's own warm-up.
-  const counting = o.perf ? perfStat(pidsOf(stack), o.warmup, o.seconds) : undefined;
+  const counting = o.perf ? perfStat(stack.pids, o.warmup, o.seconds) : undefined;
   const r = await load(stack, [...w.args(o), "--seconds", String(o.seconds), "--warmup", String(o.warmup)]);
   if (counting) {
     const per = (await counting)(r.throughput);
@@ -377,7 +368,7 @@ async function measure(stack: Stack, w: Workload, o: RunOptions, who = ""): Prom
     `${r.ok ? "no violations" : `VIOLATIONS ${JSON.stringify(r.violations)}`}` +
     `; load generator ${r.extra.loadgenCpuPerTaskMs} ms/task; machine ${r.extra.machineBusyPct}% busy` +
     `\n     redis usec/task by command: ${r.extra.redisTopCommands}` +
-    `${counting ? `\n     perf per task (server, worker, redis): CPU ${perfCell(r, "cpuMs", 3)} ms, context switches ${perfCell(r, "switches", 2)}, system calls ${perfCell(r, "syscalls", 1)}` : ""}` +
+    `${counting ? `\n     perf per task (server, worker, redis): CPU ${perfCell(r.extra, "cpuMs", 3)} ms, context switches ${perfCell(r.extra, "switches", 2)}, system calls ${perfCell(r.extra, "syscalls", 1)}` : ""}` +
     `${r.extra.idleSockets !== undefined ? `; ${r.extra.idleSockets} idle sockets, server RSS +${r.extra.rssGrowthMB} MB (${r.extra.bytesPerSocket} B/socket)` : ""}`);
   return r;
 }

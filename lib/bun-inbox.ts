@@ -4,8 +4,8 @@
  * per message than ioredis (README "Performance"). Shaped as Feeds' InboxConnection, like ioredis's client.
  */
 import { EventEmitter } from "node:events";
-import { RedisClient } from "bun";
-import { BunRedis, connectWithin } from "./bun-redis.ts";
+import type { RedisClient } from "bun";
+import { connectWithin, openBunClient } from "./bun-redis.ts";
 import type { InboxConnection } from "./feeds.ts";
 import type { Logger } from "./log.ts";
 import { RECONNECT_MAX_MS } from "./redis.ts";
@@ -19,13 +19,8 @@ export class BunInbox extends EventEmitter implements InboxConnection {
 
   constructor(url: string, private readonly log: Logger, private readonly name: string) {
     super();
-    const target = BunRedis.url(url);
-    if (!target) throw new Error("Bun's Redis client cannot serve the inbox for this REDIS_URL (a cluster, or a socket URL with db or password)");
-    this.client = new RedisClient(target, {
-      autoReconnect: true,
-      maxRetries: 2 ** 32 - 1, // never give up (the most Bun takes)
-      enableOfflineQueue: false, // a subscribe while Redis is down fails at once; Feeds subscribes again on "ready"
-    });
+    // A subscribe while Redis is down fails at once; Feeds subscribes again on "ready".
+    this.client = openBunClient(url, "inbox", false);
     this.client.onconnect = () => {
       if (this.status === "reconnecting") this.log.info("redis inbox connection restored");
       this.status = "ready";

@@ -11,6 +11,16 @@ import { RECONNECT_MAX_MS, type Role } from "./redis.ts";
 import { type RunScript, type Scripts, scriptSource } from "./scripts.ts";
 import type { BlockingMove } from "./worker/blocking.ts";
 
+/**
+ * Bun's client for one of a process's roles, reconnecting for ever (the most Bun takes); commands issued in
+ * one turn leave in one write, in the order issued. Throws where Bun's client cannot serve the URL.
+ */
+export function openBunClient(url: string, role: Role, offlineQueue: boolean): RedisClient {
+  const target = BunRedis.url(url);
+  if (!target) throw new Error(`Bun's Redis client cannot serve ${role} for this REDIS_URL (a cluster, or a socket URL with db or password)`);
+  return new RedisClient(target, { enableOfflineQueue: offlineQueue, autoReconnect: true, maxRetries: 2 ** 32 - 1, enableAutoPipelining: true });
+}
+
 /** Connects `client`, or rejects if Redis has not answered within timeoutMs. */
 export async function connectWithin(client: RedisClient, timeoutMs: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -48,16 +58,8 @@ export class BunRedis implements BlockingMove {
   private reconnectWaiters: (() => void)[] = [];
 
   constructor(url: string, private readonly role: Extract<Role, "command" | "blocking">, private readonly log: Logger, private readonly name: string) {
-    const target = BunRedis.url(url);
-    if (!target) throw new Error(`Bun's Redis client cannot serve ${role} for this REDIS_URL (a cluster, or a socket URL with db or password)`);
-    this.client = new RedisClient(target, {
-      // As createRedis: commands fail at once while Redis is down (the callers retry); a blocking move waits for it.
-      enableOfflineQueue: role === "blocking",
-      autoReconnect: true,
-      maxRetries: 2 ** 32 - 1, // never give up (the most Bun takes)
-      // Commands issued in one turn leave in one write, in the order issued.
-      enableAutoPipelining: true,
-    });
+    // As createRedis: commands fail at once while Redis is down (the callers retry); a blocking move waits for it.
+    this.client = openBunClient(url, role, role === "blocking");
     this.client.onconnect = () => {
       this.loaded.clear();
       if (this.down) this.log.info(`redis ${role} connection restored`);
