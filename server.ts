@@ -2,6 +2,7 @@
 import { closeApp, createApp, type App } from "./lib/app.ts";
 import { ConfigError, loadConfig, type Config } from "./lib/config.ts";
 import { type Logger, makeLogger } from "./lib/log.ts";
+import { applyRuntimeEnv } from "./lib/runtime-env.ts";
 import { createRouter } from "./lib/router.ts";
 import routes from "./views/_routes.ts";
 
@@ -76,4 +77,7 @@ export async function main(env = process.env): Promise<void> {
   process.once("SIGINT", () => stop("SIGINT"));
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  applyRuntimeEnv();
+  await main();
+}

@@ -5,6 +5,7 @@
 import { ConfigError, loadConfig, type Config } from "./lib/config.ts";
 import { makeKeys } from "./lib/keys.ts";
 import { type Logger, makeLogger } from "./lib/log.ts";
+import { applyRuntimeEnv } from "./lib/runtime-env.ts";
 import { BunRedis, useBunRedis } from "./lib/bun-redis.ts";
 import { createRedis, waitReady } from "./lib/redis.ts";
 import { agreeOnShards } from "./lib/shard-count.ts";
@@ -84,4 +85,7 @@ export async function main(env = process.env): Promise<void> {
   process.once("SIGINT", () => stop("SIGINT"));
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  applyRuntimeEnv();
+  await main();
+}

@@ -159,7 +159,7 @@ async function main(): Promise<void> {
     const host = machine();
     const title = `# taskwire A/B ${stamp}: ${cfg.workload}${cfg.workload === "ws-open" ? ` at ${cfg.rate} tasks/s each` : ""}, both stacks at once`;
     writeFileSync(join(out, `${stamp}-ab.json`), JSON.stringify({ date: started.toISOString(), machine: host, options: cfg, sides, ratio, rounds }, null, 2) + "\n");
-    writeFileSync(join(out, `${stamp}-ab.md`), `${title}\n\nMachine: ${host.cores} × ${host.cpu}, Bun ${host.bun}, redis-server ${host.redis}, idle vCPU ${host.idlePolling}. Code: ${host.code}.\n\n${table}\n`);
+    writeFileSync(join(out, `${stamp}-ab.md`), `${title}\n\nMachine: ${host.cores} × ${host.cpu}, Bun ${host.bun} (its processes with ${host.allocator} unless a side says otherwise), redis-server ${host.redis}, idle vCPU ${host.idlePolling}. Code: ${host.code}.\n\n${table}\n`);
     log(`\nwrote ${join(out, stamp)}-ab.json, .md`);
   }
   process.exit(failed ? 1 : 0);

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Proc, ROOT, type ServerProc, startServer, startWorker } from "../tests/helpers/procs.ts";
 import { cli, startRedis, type TestRedis } from "../tests/helpers/redis.ts";
+import { RUNTIME_ENV } from "../lib/runtime-env.ts";
 import { machineJiffies, type Pids } from "./procstat.ts";
 import type { LoadResult } from "./load.ts";
 import { perfStat, perfUnavailable } from "./perf.ts";
@@ -132,7 +133,9 @@ export interface Stack {
 export async function startStack(o: RunOptions, name: StackName, profileDir?: string, cwd = ROOT): Promise<Stack> {
   const redis = await startRedis();
   const stackEnv = (STACKS[name] as StackDef).env;
-  const env: Record<string, string> = { REDIS_URL: o.tcp ? redis.url : redis.socketUrl, TASKWIRE_PREFIX: "bench", RESULT_TTL_S: "600", ...stackEnv, ...o.env };
+  // Every stack's Bun processes run with taskwire's allocator settings (taskwire's would restart for them), so
+  // a floor or BullMQ differs from taskwire by design alone; --env can still override them.
+  const env: Record<string, string> = { REDIS_URL: o.tcp ? redis.url : redis.socketUrl, TASKWIRE_PREFIX: "bench", RESULT_TTL_S: "600", ...RUNTIME_ENV, ...stackEnv, ...o.env };
   const bunOptions: string[] = [];
   // A bunfig of our own adds the preload without touching lib/ (a CLI --preload is overridden by bunfig.toml's).
   if (o.autopipeline) bunOptions.push(`--config=${join(ROOT, "bench", "bunfig.autopipeline.toml")}`);
@@ -204,6 +207,8 @@ export function machine() {
     loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
     code: codeVersion(),
     idlePolling: idlePolling(),
+    /** What every stack's Bun processes start with (startStack), unless --env says otherwise. */
+    allocator: Object.entries(RUNTIME_ENV).map(([k, v]) => `${k}=${v}`).join(" "),
   };
 }
 
@@ -437,7 +442,7 @@ async function main(): Promise<void> {
   const md = [
     `# ${caption}`,
     "",
-    `Machine: ${host.cores} × ${host.cpu}, ${host.memGiB} GiB, Linux ${host.kernel}, Bun ${host.bun}, redis-server ${host.redis}, idle vCPU ${host.idlePolling}; load average at start ${host.loadavgAtStart.join(" ")}. Code: ${host.code}.`,
+    `Machine: ${host.cores} × ${host.cpu}, ${host.memGiB} GiB, Linux ${host.kernel}, Bun ${host.bun} (its processes with ${host.allocator}: lib/runtime-env.ts), redis-server ${host.redis}, idle vCPU ${host.idlePolling}; load average at start ${host.loadavgAtStart.join(" ")}. Code: ${host.code}.`,
     `${o.stack === "taskwire" ? "" : `Stack: ${STACKS[o.stack].title} (bench/baseline/), not taskwire. `}Load generator, server, ${!STACKS[o.stack].worker ? "no worker " : o.stack === "taskwire" ? "one worker (WORKER_CONCURRENCY default) " : "the stack's one worker "}and redis-server all on this box; server and worker reach Redis ${o.tcp ? "over loopback TCP (--tcp)" : "through its Unix socket, as `npm start`'s private Redis does (--tcp: loopback TCP)"}. Warm-up: ${Math.max(1, o.warmup)} s of the closed loop (JIT), then ${o.settle} s of the workload itself (discarded); then ${o.runs} run(s) of ${o.seconds} s each, each after ${o.warmup} s of its own warm-up; medians shown.`,
     "Latency: /ws closed loop = submit to result; open loop = intended send time to result (coordinated omission avoided), with send-to-result in brackets; /async_task/ = socket connect to result, with send-to-result in brackets.",
     (provisional

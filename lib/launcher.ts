@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { type Config, MAX_SOCKET_PATH, parseUnixUrl } from "./config.ts";
 import type { Logger } from "./log.ts";
+import { missingRuntimeEnv } from "./runtime-env.ts";
 
 export interface LaunchOptions {
   /** argv that starts a server / a worker (source tree: bun run server.ts; binary: taskwire serve). */
@@ -105,7 +106,8 @@ function socketUrl(path: string, tcp: URL): string {
 export async function launch(config: Config, opts: LaunchOptions, log: Logger): Promise<number> {
   const started = await ensureRedis(config, opts.dataDir, log);
   const redis = started?.proc;
-  const env = { ...opts.env, ...(started ? { REDIS_URL: started.url } : {}) };
+  // The children start with their allocator settings already set: none needs to restart itself for them.
+  const env = { ...opts.env, ...missingRuntimeEnv(opts.env), ...(started ? { REDIS_URL: started.url } : {}) };
   const children: { name: string; proc: Subprocess }[] = [];
   const spawnChild = (name: string, cmd: string[]) => {
     const proc = Bun.spawn(cmd, { env, cwd: opts.cwd, stdout: "inherit", stderr: "inherit", stdin: "ignore" });

@@ -10,12 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { loadConfig } from "../lib/config.ts";
+import { RUNTIME_ENV } from "../lib/runtime-env.ts";
 import { listViews } from "../lib/views-plugin.ts";
 import { tasks } from "../tasks/index.ts";
 import { run, spawnKept } from "./helpers/cli.ts";
 import { ROOT } from "./helpers/procs.ts";
 import { ping, startRedis, type TestRedis } from "./helpers/redis.ts";
-import { freePort, uniquePrefix, waitFor } from "./helpers/util.ts";
+import { environOf, freePort, uniquePrefix, waitFor } from "./helpers/util.ts";
 import { openSocket } from "./helpers/ws.ts";
 
 /** WORKER_CONCURRENCY when unset. */
@@ -127,6 +128,13 @@ describe("taskwire serve + taskwire worker from an empty directory", () => {
     await redis?.stop();
   });
 
+  test("serve and worker restarted in place with the allocator settings, same arguments (lib/runtime-env.ts)", () => {
+    for (const [p, cmd] of [[server, "serve"], [worker, "worker"]] as const) {
+      expect(readFileSync(`/proc/${p.proc.pid}/cmdline`, "utf8").split("\0").filter(Boolean)).toEqual([bin, cmd]);
+      expect(environOf(p.proc.pid)).toMatchObject(RUNTIME_ENV);
+    }
+  });
+
   test("every view in views/ and every task in tasks/ is inside", async () => {
     const views = /views: (.*)$/m.exec(server.output())?.[1]?.split(" ").sort();
     expect(views).toEqual([...listViews().keys()].sort());
@@ -176,7 +184,8 @@ describe("taskwire serve + taskwire worker from an empty directory", () => {
 test("taskwire start: an embedded redis-server, server and worker as the binary itself; SIGTERM stops them all", async () => {
   const cwd = tempDir("start");
   const [redisPort, port] = [await freePort(), await freePort()];
-  const start = spawnBin(["start"], cwd, { REDIS_URL: `redis://127.0.0.1:${redisPort}`, PORT: String(port), TASKWIRE_PREFIX: uniquePrefix("binstart") });
+  // MIMALLOC_VERBOSE: each process's allocator says what it read at start-up (see the children's below).
+  const start = spawnBin(["start"], cwd, { REDIS_URL: `redis://127.0.0.1:${redisPort}`, PORT: String(port), TASKWIRE_PREFIX: uniquePrefix("binstart"), MIMALLOC_VERBOSE: "1" });
   try {
     await healthy(port, start.output, () => start.proc.exitCode !== null);
     await waitFor(() => start.output().includes("taking tasks"), 15_000, `worker under start\n${start.output()}`);
@@ -186,7 +195,10 @@ test("taskwire start: an embedded redis-server, server and worker as the binary 
       const pid = new RegExp(`${role} started, pid (\\d+)`).exec(start.output())?.[1];
       const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
       expect(argv).toEqual([bin, role === "server" ? "serve" : "worker"]);
+      expect(environOf(Number(pid))).toMatchObject(RUNTIME_ENV);
     }
+    // Three start-ups: `start` with Bun's defaults, then each child with the settings `start` gave it (no restart).
+    expect([...start.output().matchAll(/option 'purge_holes': (\d+)/g)].map((m) => m[1]).sort()).toEqual(["0", "0", "1"]);
     await seedFlow(port);
     await wsCountdown(port);
     start.proc.kill("SIGTERM");

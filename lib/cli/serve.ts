@@ -1,5 +1,6 @@
 /** `taskwire serve`: the HTTP + WebSocket server alone (server.ts main()), until SIGTERM or Ctrl-C. */
 import { EXIT, parseFlags, out } from "./common.ts";
+import { applyRuntimeEnv } from "../runtime-env.ts";
 import { PROCESS_FLAGS, PROCESS_HELP, envWithFlags } from "./processes.ts";
 
 export const HELP = `Usage: taskwire serve [flags]
@@ -21,6 +22,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
     out(HELP);
     return EXIT.ok;
   }
+  applyRuntimeEnv();
   const env = envWithFlags("serve", p, ["port", "host", "redis-url"]);
   // From the source tree outside its root (e.g. via npm's bin link) bunfig.toml's preload is not read: register the
   // views plugin here so views/_routes.ts still becomes the route map. A binary has the map compiled in.

@@ -1,5 +1,6 @@
 /** `taskwire worker`: one worker process (worker.ts main()), until SIGTERM or Ctrl-C drains it. */
 import { EXIT, out, parseFlags } from "./common.ts";
+import { applyRuntimeEnv } from "../runtime-env.ts";
 import { PROCESS_FLAGS, PROCESS_HELP, envWithFlags } from "./processes.ts";
 
 export const HELP = `Usage: taskwire worker [flags]
@@ -20,6 +21,7 @@ export async function run(argv: string[]): Promise<number | undefined> {
     out(HELP);
     return EXIT.ok;
   }
+  applyRuntimeEnv();
   const env = envWithFlags("worker", p, ["redis-url", "concurrency"]);
   const { main } = await import("../../worker.ts");
   await main(env);

@@ -1,4 +1,5 @@
-/** Small test utilities: free ports, bounded waiting, unique prefixes, the fleet counters' write window. */
+/** Small test utilities: free ports, bounded waiting, unique prefixes, the fleet counters' write window, a process's environment. */
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 export function freePort(): Promise<number> {
@@ -47,3 +48,13 @@ export function uniquePrefix(name: string): string {
 
 /** Fleet counters are summed over 100 ms before they are written (lib/tally.ts): wait that out before reading them. */
 export const countsSettled = () => Bun.sleep(250);
+
+/** The environment a running process was started (or last exec'd) with, as Linux shows it. */
+export function environOf(pid: number): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")) {
+    const eq = line.indexOf("=");
+    if (eq > 0) env[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return env;
+}
