@@ -5,14 +5,16 @@
 
 /**
  * Bun's mimalloc, by default, hands the free blocks inside pages still in use back to the OS each time a
- * thread is about to wait (at most every 100 ms per thread). A process that wakes a thousand times a second
- * for a few microseconds of work each time then takes a page fault, and the kernel's zeroing, for much of
- * what it allocates next. Without that, taskwire's processes cost 7 % less CPU per task in the open loop and
- * 22 % less in the closed loop, for some 20 MB more resident each after a burst; whole free pages still go
- * back to the OS 100 ms after their last use (bench/NOTES.md, 2026-12-03).
+ * thread is about to wait (at most every 100 ms per thread), and whole free pages 100 ms after their last
+ * use. A process that wakes a thousand times a second for a few microseconds of work each time then takes a
+ * page fault, and the kernel's zeroing, for much of what it allocates next. Without the first, taskwire's
+ * processes cost 7 % less CPU per task in the open loop and 20 % less in the closed loop; with free pages
+ * kept for 1 s, a worker handling 64 KB results costs half as much again. The price is some 20 MB more
+ * resident per process after a burst (bench/NOTES.md, 2026-12-03).
  */
 export const RUNTIME_ENV: Readonly<Record<string, string>> = {
   MIMALLOC_PURGE_HOLES: "0",
+  MIMALLOC_PURGE_DELAY: "1000",
 };
 
 /** RUNTIME_ENV's settings that `env` does not set: one an operator sets (to anything) is theirs. */
@@ -26,7 +28,7 @@ export function missingRuntimeEnv(env: Record<string, string | undefined>): Reco
  * The command line that starts this process again: the same runtime flags, entry point and arguments.
  * A compiled binary's argv[1] is its embedded entry point, which the binary finds by itself.
  */
-export function ownCommandLine(): string[] {
+function ownCommandLine(): string[] {
   const entry = Bun.isStandaloneExecutable ? [] : process.argv.slice(1, 2);
   return [process.execPath, ...process.execArgv, ...entry, ...process.argv.slice(2)];
 }
