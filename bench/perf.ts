@@ -3,6 +3,7 @@
  * is CPU time to the microsecond (/proc's is in 10 ms ticks), and it counts what a task costs in context
  * switches and system calls, which is where the open loop's CPU goes (README "Performance").
  */
+import type { Pids } from "./procstat.ts";
 
 /** What perf counts for one process, per task. */
 export interface PerfFigures {
@@ -43,7 +44,7 @@ export function parsePerfCsv(text: string): Record<string, number> {
  * Counts each process for `seconds`, starting after `delayS` (the load generator's own warm-up), and
  * resolves its counts per task, given how many tasks the run finished per second.
  */
-export function perfStat(pids: Record<string, number>, delayS: number, seconds: number): Promise<(tasksPerS: number) => Record<string, PerfFigures>> {
+export function perfStat(pids: Pids, delayS: number, seconds: number): Promise<(tasksPerS: number) => Record<string, PerfFigures>> {
   return Bun.sleep(delayS * 1000).then(async () => {
     const runs = Object.entries(pids).map(([role, pid]) => {
       const p = Bun.spawn(["perf", "stat", "-x,", "-e", EVENTS.join(","), "-p", String(pid), "--", "sleep", String(seconds)], { stdout: "ignore", stderr: "pipe" });

@@ -121,9 +121,12 @@ export function floorTable(ws: WorkloadReport[], floorName: string): string {
   return rows.join("\n");
 }
 
+/** The processes --perf counts, in the order its figures are shown. */
+const PERF_ROLES = ["server", "worker", "redis"];
+
 /** One --perf figure of a run or a summary's medians: "total (server + worker + redis)". */
 export function perfCell(extra: Record<string, number | string>, k: string, digits: number): string {
-  const xs = ["server", "worker", "redis"].map((role) => extra[`perf.${role}.${k}`] as number | undefined);
+  const xs = PERF_ROLES.map((role) => extra[`perf.${role}.${k}`] as number | undefined);
   return `${fmt(xs.reduce((a: number, x) => a + (x ?? NaN), 0), digits)} (${xs.map((x) => fmt(x, digits)).join(" + ")})`;
 }
 
@@ -132,13 +135,12 @@ export function perfCell(extra: Record<string, number | string>, k: string, digi
  * paired: CPU to the microsecond, and the context switches and system calls behind it (bench/perf.ts).
  */
 export function perfTable(ws: WorkloadReport[], floorName?: string): string {
-  const roles = ["server", "worker", "redis"];
   const rows = [
     "| workload | stack | CPU ms/task, perf task-clock (server + worker + redis) | context switches/task | system calls/task |",
     "| --- | --- | --- | --- | --- |",
   ];
   const row = (title: string, stack: string, s: Summary) => {
-    if (roles.some((r) => s.extra[`perf.${r}.cpuMs`] === undefined)) return;
+    if (PERF_ROLES.some((r) => s.extra[`perf.${r}.cpuMs`] === undefined)) return;
     rows.push(`| ${title} | ${stack} | ${perfCell(s.extra, "cpuMs", 3)} | ${perfCell(s.extra, "switches", 2)} | ${perfCell(s.extra, "syscalls", 1)} |`);
   };
   for (const w of ws) {

@@ -17,11 +17,16 @@ import { type EventEntry, parseEntry, type Queue } from "./queue.ts";
  * The connection the inbox is subscribed on: ioredis's client, or Bun's (lib/bun-inbox.ts). "ready" fires on
  * each (re)connect; a reconnected connection may have lost the subscription, so Feeds subscribes again.
  */
-export interface InboxConnection {
-  readonly status: string;
+export interface InboxConnection extends Reconnecting {
   on(event: "message", listener: (channel: string, message: string) => void): unknown;
   on(event: "ready", listener: () => void): unknown;
   subscribe(channel: string): Promise<unknown>;
+}
+
+/** A connection that says when it is ready again (ioredis's clients, lib/bun-inbox.ts). */
+interface Reconnecting {
+  readonly status: string;
+  on(event: "ready", listener: () => void): unknown;
 }
 
 /** Log reads a resync tries before it waits for the next reconnect (about a minute of backoff). */
@@ -340,7 +345,7 @@ export class Feeds {
 }
 
 /** Calls `f` each time `c` is ready again after its first connection. */
-function onReconnect(c: { readonly status: string; on(event: "ready", listener: () => void): unknown }, f: () => void): void {
+function onReconnect(c: Reconnecting, f: () => void): void {
   let connectedOnce = c.status === "ready";
   c.on("ready", () => {
     if (connectedOnce) f();

@@ -5,7 +5,7 @@
  * The slowest test file: it builds.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
@@ -16,7 +16,7 @@ import { tasks } from "../tasks/index.ts";
 import { run, spawnKept } from "./helpers/cli.ts";
 import { ROOT } from "./helpers/procs.ts";
 import { ping, startRedis, type TestRedis } from "./helpers/redis.ts";
-import { environOf, freePort, uniquePrefix, waitFor } from "./helpers/util.ts";
+import { cmdlineOf, environOf, freePort, mimallocSaw, uniquePrefix, waitFor } from "./helpers/util.ts";
 import { openSocket } from "./helpers/ws.ts";
 
 /** WORKER_CONCURRENCY when unset. */
@@ -130,7 +130,7 @@ describe("taskwire serve + taskwire worker from an empty directory", () => {
 
   test("serve and worker restarted in place with the allocator settings, same arguments (lib/runtime-env.ts)", () => {
     for (const [p, cmd] of [[server, "serve"], [worker, "worker"]] as const) {
-      expect(readFileSync(`/proc/${p.proc.pid}/cmdline`, "utf8").split("\0").filter(Boolean)).toEqual([bin, cmd]);
+      expect(cmdlineOf(p.proc.pid)).toEqual([bin, cmd]);
       expect(environOf(p.proc.pid)).toMatchObject(RUNTIME_ENV);
     }
   });
@@ -193,12 +193,11 @@ test("taskwire start: an embedded redis-server, server and worker as the binary 
     expect(existsSync(join(cwd, ".taskwire", "redis"))).toBe(true);
     for (const role of ["server", "worker"]) {
       const pid = new RegExp(`${role} started, pid (\\d+)`).exec(start.output())?.[1];
-      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
-      expect(argv).toEqual([bin, role === "server" ? "serve" : "worker"]);
+      expect(cmdlineOf(Number(pid))).toEqual([bin, role === "server" ? "serve" : "worker"]);
       expect(environOf(Number(pid))).toMatchObject(RUNTIME_ENV);
     }
     // Three start-ups: `start` with Bun's defaults, then each child with the settings `start` gave it (no restart).
-    expect([...start.output().matchAll(/option 'purge_holes': (\d+)/g)].map((m) => m[1]).sort()).toEqual(["0", "0", "1"]);
+    expect(mimallocSaw(start.output(), "purge_holes").sort()).toEqual(["0", "0", "1"]);
     await seedFlow(port);
     await wsCountdown(port);
     start.proc.kill("SIGTERM");

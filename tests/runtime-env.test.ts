@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { RUNTIME_ENV, missingRuntimeEnv } from "../lib/runtime-env.ts";
 import { type Proc, startServer, startWorker } from "./helpers/procs.ts";
 import { type TestRedis, startRedis } from "./helpers/redis.ts";
-import { environOf, uniquePrefix } from "./helpers/util.ts";
+import { environOf, mimallocSaw, uniquePrefix } from "./helpers/util.ts";
 
 let redis: TestRedis;
 beforeAll(async () => {
@@ -15,11 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await redis?.stop();
 });
-
-/** Each value mimalloc printed for its option `name` at a start-up, in order (MIMALLOC_VERBOSE=1): one per start. */
-function mimallocSaw(output: string, name: string): string[] {
-  return [...output.matchAll(new RegExp(`option '${name}': (-?\\d+)`, "g"))].map((m) => m[1]!);
-}
 
 async function withProc(start: () => Promise<Proc>, check: (p: Proc) => void): Promise<void> {
   const p = await start();

@@ -1,4 +1,4 @@
-/** Small test utilities: free ports, bounded waiting, unique prefixes, the fleet counters' write window, a process's environment. */
+/** Small test utilities: free ports, bounded waiting, unique prefixes, the fleet counters' write window, what a process started with. */
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
@@ -48,6 +48,16 @@ export function uniquePrefix(name: string): string {
 
 /** Fleet counters are summed over 100 ms before they are written (lib/tally.ts): wait that out before reading them. */
 export const countsSettled = () => Bun.sleep(250);
+
+/** The command line a running process was started (or last exec'd) with, as Linux shows it. */
+export function cmdlineOf(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+}
+
+/** Each value Bun's allocator printed for its option `name` at a start-up, in order (MIMALLOC_VERBOSE=1): one per start. */
+export function mimallocSaw(output: string, name: string): string[] {
+  return [...output.matchAll(new RegExp(`option '${name}': (-?\\d+)`, "g"))].map((m) => m[1]!);
+}
 
 /** The environment a running process was started (or last exec'd) with, as Linux shows it. */
 export function environOf(pid: number): Record<string, string> {
