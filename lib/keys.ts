@@ -4,6 +4,7 @@
  * carry `{q}` (shard 0, the pre-sharding name, so an upgrade drains the old queue) or `{q<i>}`.
  *
  *   <p>:task:{id}            hash   state, task, args, attempts, seq, result/error, timestamps  TTL result TTL
+ *                                   opts: only those that differ from the defaults (tasks/define.ts),
  *                                   and inbox: the submitting server's inbox channel, or ""
  *   <p>:events:{id}          list   the task's event frames; frame n (seq n) is at index n-1    TTL result TTL
  *   <p>:ch:{id}              shard channel (SPUBLISH) "<seq> <kind> <frame>" per appended event

@@ -1,6 +1,6 @@
 /** The producer side of the queue: validate, enqueue, cancel, and read a task's state and event log. */
 import { z } from "zod";
-import { type TaskDefinition, type TaskOptions, defaultTaskOptions } from "../tasks/define.ts";
+import { type TaskDefinition, type TaskOptions, defaultTaskOptions, storedOptions } from "../tasks/define.ts";
 import { getTask } from "../tasks/index.ts";
 import { TaskwireError, describeIssues, fromZodIssues } from "./errors.ts";
 import { newTaskId } from "./ids.ts";
@@ -204,7 +204,7 @@ function optionsJson(def: TaskDefinition, options: unknown): string {
     const issues = fromZodIssues(opts.error.issues);
     throw new TaskwireError("bad_request", `invalid options: ${describeIssues(issues, "options")}`, issues);
   }
-  return JSON.stringify({ ...defaultTaskOptions, ...def.options, ...opts.data } satisfies TaskOptions);
+  return storedOptions({ ...defaultTaskOptions, ...def.options, ...opts.data } satisfies TaskOptions);
 }
 
 function json(s: string | undefined): unknown {

@@ -32,6 +32,27 @@ export interface TaskDefinition<S extends z.ZodType = z.ZodType, R = unknown> {
 
 export const defaultTaskOptions: TaskOptions = { retries: 0, backoff_ms: 1_000, backoff_max_ms: 60_000, timeout_ms: 0 };
 
+/**
+ * A task's options as stored with it: only those that differ from defaultTaskOptions ("{}" when none do).
+ * Redis keeps a hash whose values are all at most 64 bytes (hash-max-listpack-value) as a listpack; the
+ * four options in full are 69 bytes, and would make every task's hash a hashtable: 3.4 times the memory,
+ * for RESULT_TTL_S. An older taskwire's full form reads the same.
+ */
+export function storedOptions(o: TaskOptions): string {
+  const differ: Partial<TaskOptions> = {};
+  for (const name of Object.keys(defaultTaskOptions) as (keyof TaskOptions)[]) if (o[name] !== defaultTaskOptions[name]) differ[name] = o[name];
+  return JSON.stringify(differ);
+}
+
+/** A stored task's options, the defaults filled in; a form this code cannot read gives the defaults. */
+export function readStoredOptions(json: string | undefined): TaskOptions {
+  try {
+    return { ...defaultTaskOptions, ...(JSON.parse(json ?? "{}") as Partial<TaskOptions>) };
+  } catch {
+    return defaultTaskOptions;
+  }
+}
+
 /** Identity at run time; gives `run` its args type from the schema. */
 export function defineTask<S extends z.ZodType, R>(def: TaskDefinition<S, R>): TaskDefinition<S, R> {
   if (!/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/.test(def.name)) throw new Error(`task name ${JSON.stringify(def.name)}: use a letter then letters, digits, _ . : - (max 64)`);

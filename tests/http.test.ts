@@ -173,6 +173,18 @@ describe("/tasks", () => {
     expect((await call("GET", `/tasks/${cd}`)).json).toEqual({ id: cd, task: "countdown", state: "succeeded", result: "done", progress: { step: 3, of: 3 }, attempts: 1, ...times });
   });
 
+  test("a small task's hash stays a listpack: only options that differ from the defaults are stored", async () => {
+    const plain = await submit("test_task", { task_id: 1 });
+    const tuned = await call("POST", "/tasks", { task: "test_task", args: { task_id: 2 }, options: { timeout_ms: 5_000, retries: 1, backoff_ms: 1_000 } });
+    expect(tuned.status).toBe(202);
+    await waitFor(async () => (await stateOf(plain)) === "succeeded" && (await stateOf(tuned.json.id)) === "succeeded", 5_000, "tasks to finish");
+    const key = (id: string) => `${prefix}:task:{${id}}`;
+    expect(cli(stack.redis, "hget", key(plain), "opts")).toBe("{}");
+    expect(cli(stack.redis, "hget", key(tuned.json.id), "opts")).toBe('{"retries":1,"timeout_ms":5000}');
+    // All four options in full are 69 bytes, over hash-max-listpack-value (64): a hashtable, 3.4 times the memory.
+    for (const id of [plain, tuned.json.id]) expect(cli(stack.redis, "object", "encoding", key(id))).toBe("listpack");
+  });
+
   test("DELETE a running task: 202 cancelling, then it ends cancelled; DELETE again answers the final state", async () => {
     const id = await submit("countdown", { steps: 200, interval_ms: 50 });
     await waitFor(async () => (await stateOf(id)) === "running", 5_000, "the task to start");

@@ -9,6 +9,7 @@ import { isTaskId } from "../lib/ids.ts";
 import { parseJson } from "../lib/protocol.ts";
 import { taskInfo } from "../lib/queue.ts";
 import { type RequestContext, notFound } from "../lib/router.ts";
+import { readStoredOptions } from "../tasks/define.ts";
 
 const retryBody = z.strictObject({ options: z.record(z.string(), z.unknown()).optional() });
 
@@ -23,7 +24,7 @@ export async function fetch(req: Request, { app, rest, url }: RequestContext): P
     const items = ids.flatMap((id, i) => {
       const h = rows[i];
       if (!h?.state) expired.push(id);
-      return h?.state ? [{ ...taskInfo(id, h), args: safeJson(h.args), options: safeJson(h.opts) }] : [];
+      return h?.state ? [{ ...taskInfo(id, h), args: safeJson(h.args), options: readStoredOptions(h.opts) }] : [];
     });
     // An entry outlives its task only until someone lists it: the task expired after RESULT_TTL_S.
     if (expired.length > 0) {
@@ -57,7 +58,7 @@ async function retry(req: Request, id: string, app: App): Promise<Response> {
   if ((await app.redis.lpos(k.dead, id)) === null) {
     throw new TaskwireError("bad_request", `task ${id} is not in the dead-letter list (it is ${h.state}${h.state === "failed" ? ", or was already retried" : ""}); GET /dead lists the ones that can be retried`);
   }
-  const options = { ...(safeJson(h.opts) as object | undefined), ...body.data.options };
+  const options = { ...readStoredOptions(h.opts), ...body.data.options };
   const v = app.queue.validate({ task: h.task ?? "", args: safeJson(h.args), options });
   // Keyed by the dead task, so a repeated or concurrent POST runs it once and answers the same id.
   const { id: newId } = await app.queue.enqueue({ ...v, key: `dead-retry:${id}` });

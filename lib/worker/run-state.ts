@@ -2,7 +2,7 @@
  * A started task as the worker holds it while its handler runs, why a handler is told to stop, and
  * the task options it runs under.
  */
-import { type TaskOptions, defaultTaskOptions } from "../../tasks/define.ts";
+import { type TaskOptions, readStoredOptions } from "../../tasks/define.ts";
 
 /** Why a running handler's signal was aborted. */
 export class Stop extends Error {
@@ -32,11 +32,7 @@ const optionsCache = new Map<string, TaskOptions>();
 export function parseOptions(json: string): TaskOptions {
   let opts = optionsCache.get(json);
   if (opts) return opts;
-  try {
-    opts = { ...defaultTaskOptions, ...(JSON.parse(json) as Partial<TaskOptions>) };
-  } catch {
-    opts = defaultTaskOptions;
-  }
+  opts = readStoredOptions(json);
   if (optionsCache.size >= 1_000) optionsCache.clear(); // bounded: distinct per-submit overrides must not grow it
   optionsCache.set(json, opts);
   return opts;
