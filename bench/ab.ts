@@ -71,7 +71,7 @@ function parse(argv: string[]) {
 }
 
 /** A detached worktree of `ref` with this checkout's node_modules; removed by the returned function. */
-function checkout(ref: string): { dir: string; commit: string; remove(): void } {
+export function checkout(ref: string): { dir: string; commit: string; remove(): void } {
   const git = (...a: string[]) => {
     const r = Bun.spawnSync(["git", ...a], { cwd: ROOT, stderr: "pipe" });
     if (r.exitCode !== 0) throw new Error(`git ${a.join(" ")}: ${r.stderr.toString().trim()}`);
@@ -89,7 +89,7 @@ const cpu = (r: LoadResult) => r.cpuPerTaskMs ?? NaN;
 const perTask = (r: LoadResult, role: string) => (r.cpuMs[role] ?? NaN) / Math.max(1, r.tasks);
 
 /** Mean and half-width of a 95 % interval (normal approximation; enough to say whether 1 is inside). */
-function meanInterval(xs: number[]): { mean: number; half: number } {
+export function meanInterval(xs: number[]): { mean: number; half: number } {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   if (xs.length < 2) return { mean, half: NaN };
   const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));

@@ -71,8 +71,8 @@ const fmt = (x: number | undefined, digits = 2) =>
 
 export function markdownTable(ws: WorkloadReport[]): string {
   const rows = [
-    "| workload | tasks/s (median; min–max) | p50 ms | p99 ms | p99.9 ms | CPU ms/task (server + worker + redis) | wakes/task (server + worker + redis) | machine busy | results verified / violations | issue 6 target |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| workload | tasks/s (median; min–max) | p50 ms | p99 ms | p99.9 ms | CPU ms/task (server + worker + redis) | wakes/task (server + worker + redis) | machine busy | Redis bytes held per task | results verified / violations | issue 6 target |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const w of ws) {
     const s = summarize(w);
@@ -89,7 +89,7 @@ export function markdownTable(ws: WorkloadReport[]): string {
     if (s.extra.idleSockets !== undefined) {
       title += `: ${fmt(s.extra.idleSockets as number)} idle sockets, RSS +${fmt(s.extra.rssGrowthMB as number, 1)} MB, ${fmt(s.extra.bytesPerSocket as number)} B/socket (≈${fmt(s.extra.rssGrowthPer20kMB as number, 1)} MB per 20k)`;
     }
-    rows.push(`| ${title} | ${fmt(s.throughput)} (${fmt(s.throughputMin)}–${fmt(s.throughputMax)}) | ${lat50} | ${lat99} | ${fmt(s.p999)} | ${cpu} | ${wakes} | ${s.extra.machineBusyPct === undefined ? "–" : `${fmt(s.extra.machineBusyPct as number, 0)} %`} | ${s.verified.toLocaleString("en-US")} / ${s.violations} | ${w.target} |`);
+    rows.push(`| ${title} | ${fmt(s.throughput)} (${fmt(s.throughputMin)}–${fmt(s.throughputMax)}) | ${lat50} | ${lat99} | ${fmt(s.p999)} | ${cpu} | ${wakes} | ${s.extra.machineBusyPct === undefined ? "–" : `${fmt(s.extra.machineBusyPct as number, 0)} %`} | ${fmt(s.extra.redisBytesPerTask as number | undefined)} | ${s.verified.toLocaleString("en-US")} / ${s.violations} | ${w.target} |`);
   }
   return rows.join("\n");
 }

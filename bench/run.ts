@@ -186,6 +186,15 @@ function topCommands(info: string, tasks: number): string {
   return `total ${per(total)}: ` + rows.slice(0, 8).map((r) => `${r.cmd} ${per(r.usec)} (${per(r.calls)} calls)`).join(", ");
 }
 
+/**
+ * What Redis holds (used_memory, bytes) and how many of its keys carry a TTL. Every task's hash and event
+ * log do, and nothing else a bench task makes (it has no idempotency key), so half of them is the tasks.
+ */
+function redisHeld(stack: Stack): { bytes: number; tasks: number } {
+  const bytes = Number(/^used_memory:(\d+)/m.exec(cli(stack.redis, "INFO", "memory"))?.[1]);
+  return { bytes, tasks: Number(/expires=(\d+)/.exec(cli(stack.redis, "INFO", "keyspace"))?.[1] ?? 0) / 2 };
+}
+
 /** Share of all cores busy over `ms` before the bench starts (everything on the box): above IDLE_MAX_PCT the figures are provisional. */
 async function busyBefore(ms: number): Promise<number> {
   const a = machineJiffies();
@@ -360,6 +369,7 @@ export async function prepare(stack: Stack, w: Workload, o: RunOptions, who = ""
 async function measure(stack: Stack, w: Workload, o: RunOptions, who = ""): Promise<LoadResult> {
   cli(stack.redis, "FLUSHALL"); // the private Redis: keeps payload runs from piling up task data
   cli(stack.redis, "CONFIG", "RESETSTAT");
+  const held = redisHeld(stack);
   // perf counts the load generator's measured window: it starts after the generator's own warm-up.
   const counting = o.perf ? perfStat(stack.pids, o.warmup, o.seconds) : undefined;
   const r = await load(stack, [...w.args(o), "--seconds", String(o.seconds), "--warmup", String(o.warmup)]);
@@ -368,10 +378,13 @@ async function measure(stack: Stack, w: Workload, o: RunOptions, who = ""): Prom
     for (const [role, f] of Object.entries(per)) for (const [k, v] of Object.entries(f)) r.extra[`perf.${role}.${k}`] = v;
   }
   r.extra.redisTopCommands = topCommands(cli(stack.redis, "INFO", "commandstats"), r.verified);
+  // Kept for RESULT_TTL_S (a day by default): what sizing Redis for a day of tasks takes.
+  const stored = redisHeld(stack);
+  if (stored.tasks > 0) r.extra.redisBytesPerTask = Math.round((stored.bytes - held.bytes) / stored.tasks);
   log(`  ${who}=> ${Math.round(r.throughput).toLocaleString("en-US")} tasks/s, p50 ${r.latency.p50.toFixed(3)} ms, p99 ${r.latency.p99.toFixed(3)} ms` +
     `${r.cpuPerTaskMs !== undefined ? `, CPU ${r.cpuPerTaskMs.toFixed(3)} ms/task` : ""}; ${r.verified} results verified, ` +
     `${r.ok ? "no violations" : `VIOLATIONS ${JSON.stringify(r.violations)}`}` +
-    `; load generator ${r.extra.loadgenCpuPerTaskMs} ms/task; machine ${r.extra.machineBusyPct}% busy` +
+    `; load generator ${r.extra.loadgenCpuPerTaskMs} ms/task; machine ${r.extra.machineBusyPct}% busy; Redis holds ${r.extra.redisBytesPerTask} B per task` +
     `\n     redis usec/task by command: ${r.extra.redisTopCommands}` +
     `${counting ? `\n     perf per task (server, worker, redis): CPU ${perfCell(r.extra, "cpuMs", 3)} ms, context switches ${perfCell(r.extra, "switches", 2)}, system calls ${perfCell(r.extra, "syscalls", 1)}` : ""}` +
     `${r.extra.idleSockets !== undefined ? `; ${r.extra.idleSockets} idle sockets, server RSS +${r.extra.rssGrowthMB} MB (${r.extra.bytesPerSocket} B/socket)` : ""}`);
@@ -448,7 +461,8 @@ async function main(): Promise<void> {
     (provisional
       ? `**Provisional**: the machine was ${busyAtStart} % busy before the bench started (something else was running).`
       : `The machine was idle before the bench started (${busyAtStart} % busy over 2 s).`) +
-      " \"machine busy\" is the share of all cores in use during the measured window (everything on the box, not only taskwire): near 100 % the figures are CPU-bound.",
+      " \"machine busy\" is the share of all cores in use during the measured window (everything on the box, not only taskwire): near 100 % the figures are CPU-bound." +
+      " \"Redis bytes held per task\" is Redis's used_memory at the end of a run, over that at its start, per task it holds: each task's hash and event log, kept for RESULT_TTL_S.",
     "",
     table,
     "",
