@@ -3,7 +3,8 @@
  * hash tag, so each script stays on one cluster slot: a task's keys carry `{<id>}`; queue shard i's keys
  * carry `{q}` (shard 0, the pre-sharding name, so an upgrade drains the old queue) or `{q<i>}`.
  *
- *   <p>:task:{id}            hash   state, task, args, attempts, seq, result/error, timestamps  TTL result TTL
+ *   <p>:task:{id}            hash   state, task, args, attempts, seq, error, timestamps         TTL result TTL
+ *                                   (a result is kept once: in the final event of the log below)
  *                                   opts: only those that differ from the defaults (tasks/define.ts),
  *                                   and inbox: the submitting server's inbox channel, or ""
  *   <p>:events:{id}          list   the task's event frames; frame n (seq n) is at index n-1    TTL result TTL

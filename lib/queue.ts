@@ -155,9 +155,12 @@ export class Queue {
   }
 
   async get(id: string): Promise<TaskInfo | undefined> {
-    const h = await this.redis.hgetall(this.keys.task(id));
+    // The hash and the last event (a finished task's result is there): one slot, so one round trip on a cluster too.
+    const [[hErr, h], [lastErr, last]] = (await this.redis.pipeline().hgetall(this.keys.task(id)).lindex(this.keys.events(id), -1).exec()) as
+      [[Error | null, Record<string, string>], [Error | null, string | null]];
+    if (hErr || lastErr) throw hErr ?? lastErr;
     if (!h.state) return undefined;
-    return taskInfo(id, h);
+    return taskInfo(id, h, last ?? undefined);
   }
 
   /** The task's state and the seq of its latest event (`final` when nothing can follow it); undefined if unknown or expired. */
@@ -207,6 +210,13 @@ function optionsJson(def: TaskDefinition, options: unknown): string {
   return storedOptions({ ...defaultTaskOptions, ...def.options, ...opts.data } satisfies TaskOptions);
 }
 
+/** The result a final `result` event entry carries; undefined for any other entry. */
+function resultOf(entry: string | undefined): unknown {
+  if (entry === undefined) return undefined;
+  const frame = json(parseEntry(entry).frame) as { type?: string; result?: unknown } | undefined;
+  return frame?.type === "result" ? frame.result : undefined;
+}
+
 function json(s: string | undefined): unknown {
   if (s === undefined || s === "") return undefined;
   try {
@@ -216,10 +226,12 @@ function json(s: string | undefined): unknown {
   }
 }
 
-export function taskInfo(id: string, h: Record<string, string>): TaskInfo {
+/** A task as GET /tasks/<id> shows it, from its hash and, for a result, its final event entry. */
+export function taskInfo(id: string, h: Record<string, string>, finalEntry?: string): TaskInfo {
   const num = (s: string | undefined) => (s ? Number(s) : undefined);
   const info: TaskInfo = { id, task: h.task ?? "", state: h.state as TaskInfo["state"], attempts: Number(h.attempts ?? 0) };
-  if (h.state === "succeeded") info.result = json(h.result);
+  // A task an older taskwire finished has its result in the hash as well.
+  if (h.state === "succeeded") info.result = h.result !== undefined ? json(h.result) : resultOf(finalEntry);
   if (h.error && h.state !== "succeeded") info.error = json(h.error);
   if (h.progress) info.progress = json(h.progress);
   info.created_at = num(h.created);

@@ -129,7 +129,7 @@ describe("before any worker runs", () => {
     await waitFor(async () => (await stateOf(ids[1]!)) === "succeeded", 5_000, "the queued tasks to run");
     expect((await call("GET", `/tasks/${ids[0]}`)).json).toMatchObject({ state: "succeeded", result: "a", attempts: 1 });
     expect(await stateOf(ids[2]!)).toBe("cancelled");
-    expect(cli(stack.redis, "hget", `${prefix}:task:{${ids[2]}}`, "attempts")).toBe("0");
+    expect((await call("GET", `/tasks/${ids[2]}`)).json).toMatchObject({ state: "cancelled", attempts: 0 }); // never ran
     expect((await metrics()).get("taskwire_queue_depth")).toBe(0);
   });
 });
@@ -173,7 +173,7 @@ describe("/tasks", () => {
     expect((await call("GET", `/tasks/${cd}`)).json).toEqual({ id: cd, task: "countdown", state: "succeeded", result: "done", progress: { step: 3, of: 3 }, attempts: 1, ...times });
   });
 
-  test("a small task's hash stays a listpack: only options that differ from the defaults are stored", async () => {
+  test("a small task's hash stays a listpack: options only where they differ from the defaults, no counts of 0 or empty names, the result once (in the final event)", async () => {
     const plain = await submit("test_task", { task_id: 1 });
     const tuned = await call("POST", "/tasks", { task: "test_task", args: { task_id: 2 }, options: { timeout_ms: 5_000, retries: 1, backoff_ms: 1_000 } });
     expect(tuned.status).toBe(202);
@@ -183,6 +183,16 @@ describe("/tasks", () => {
     expect(cli(stack.redis, "hget", key(tuned.json.id), "opts")).toBe('{"retries":1,"timeout_ms":5000}');
     // All four options in full are 69 bytes, over hash-max-listpack-value (64): a hashtable, 3.4 times the memory.
     for (const id of [plain, tuned.json.id]) expect(cli(stack.redis, "object", "encoding", key(id))).toBe("listpack");
+    // The result is kept once, in the final event, and read from there.
+    for (const field of ["result", "stalls", "key"]) expect(cli(stack.redis, "hexists", key(plain), field)).toBe("0");
+    expect((await call("GET", `/tasks/${tuned.json.id}`)).json).toMatchObject({ state: "succeeded", result: 2 });
+  });
+
+  test("a task an older taskwire finished, its result in the hash as well, reads the same", async () => {
+    const id = "0193f7c2-6d1e-7a51-9c3e-41f0d2b8a9e7";
+    cli(stack.redis, "hset", `${prefix}:task:{${id}}`, "task", "test_task", "state", "succeeded", "attempts", "1", "result", '{"old":true}', "finished", "1700000000000");
+    cli(stack.redis, "expire", `${prefix}:task:{${id}}`, "60");
+    expect((await call("GET", `/tasks/${id}`)).json).toEqual({ id, task: "test_task", state: "succeeded", result: { old: true }, attempts: 1, finished_at: 1_700_000_000_000 });
   });
 
   test("DELETE a running task: 202 cancelling, then it ends cancelled; DELETE again answers the final state", async () => {

@@ -24,13 +24,15 @@ local function append_event(id, kind, frame_type, tail, inbox, ttl)
   return seq
 end
 
--- state: succeeded (payload = result JSON), failed (payload = error JSON) or cancelled.
+-- state: succeeded (payload = result JSON), failed (payload = error JSON) or cancelled. A result is kept
+-- once, in the final event, where GET /tasks/<id> reads it: a second copy in the hash doubled what a large
+-- result costs Redis, and made the hash of a task with small args a hashtable (values over 64 bytes).
 local function finish_task(id, state, payload, ttl, inbox)
   local now = now_ms()
   local tail = "}"
   if state == "succeeded" then
     tail = ',"result":' .. payload .. "}"
-    redis.call("HSET", KEYS[1], "state", state, "finished", now, "result", payload)
+    redis.call("HSET", KEYS[1], "state", state, "finished", now)
   elseif state == "failed" then
     tail = ',"error":' .. payload .. "}"
     redis.call("HSET", KEYS[1], "state", state, "finished", now, "error", payload)

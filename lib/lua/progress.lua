@@ -15,6 +15,6 @@ if f[4] == "1" then return -1 end
 if f[1] ~= "running" or f[2] ~= ARGV[2] then return 0 end
 if tonumber(f[6] or "0") >= tonumber(ARGV[5]) then return 0 end
 -- Keep two slots free so a requeue and the final event always fit.
-if tonumber(f[3]) >= tonumber(ARGV[4]) - 2 then return 0 end
+if tonumber(f[3] or "0") >= tonumber(ARGV[4]) - 2 then return 0 end
 redis.call("HSET", KEYS[1], "progress", ARGV[3], "pn", ARGV[5])
 return append_event(ARGV[1], "p", "progress", ',"data":' .. ARGV[3] .. "}", f[5])
