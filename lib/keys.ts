@@ -4,9 +4,10 @@
  * carry `{q}` (shard 0, the pre-sharding name, so an upgrade drains the old queue) or `{q<i>}`.
  *
  *   <p>:task:{id}            hash   state, task, args, attempts, seq, error, timestamps         TTL result TTL
- *                                   (a result is kept once: in the final event of the log below)
- *                                   opts: only those that differ from the defaults (tasks/define.ts),
- *                                   and inbox: the submitting server's inbox channel, or ""
+ *                                   opts: only those that differ from the defaults (tasks/define.ts);
+ *                                   inbox: the submitting server's inbox channel, if it has one. Counts
+ *                                   of 0 and empty names are left out; a result is kept once, in the
+ *                                   final event of the log below
  *   <p>:events:{id}          list   the task's event frames; frame n (seq n) is at index n-1    TTL result TTL
  *   <p>:ch:{id}              shard channel (SPUBLISH) "<seq> <kind> <frame>" per appended event
  *   <p>:inbox:<sid>          channel (PUBLISH) server <sid>'s inbox: "<id> <seq> <kind> <frame>" per event
