@@ -3,11 +3,19 @@
  * ioredis's own routing (`shardedSubscribers`) walks every subscribed slot on each (un)subscribe. This keeps
  * one subscriber connection per master, maps slot -> master from the cluster's slot table, and after a
  * topology change or a reconnect emits "resync": the owner (lib/feeds.ts) subscribes again and reads logs.
+ * The topology client sends no commands, so no MOVED reply tells it of a failover: it reads the slot table
+ * again when a master drops our subscriptions (an unasked SUNSUBSCRIBE, as after a failover), every second
+ * while a subscriber connection is down (a crashed master's replica takes over), and every REFRESH_MS.
  */
 import { EventEmitter } from "node:events";
 import { type Cluster, Redis } from "ioredis";
 import type { ClusterTarget } from "./config.ts";
 import type { Logger } from "./log.ts";
+
+/** The slot table is read again at least this often, whatever else happens. */
+const REFRESH_MS = 10_000;
+/** ... and this often while a subscriber connection is down. */
+const REFRESH_DOWN_MS = 1_000;
 
 export class ShardSubscriber extends EventEmitter {
   /** Master "host:port" -> its subscriber connection. */
@@ -25,6 +33,28 @@ export class ShardSubscriber extends EventEmitter {
     super();
     topology.on("ready", () => this.emit("ready"));
     topology.on("refresh", () => this.rebalance());
+    this.timer = setInterval(() => this.refresh(), REFRESH_MS);
+  }
+
+  private readonly timer: ReturnType<typeof setInterval>;
+  /** Set while some subscriber connection is down. */
+  private downTimer: ReturnType<typeof setInterval> | undefined;
+
+  /** Reads the slot table again; its "refresh" event rebalances. A failed read is retried by the timers. */
+  private refresh(): void {
+    if (this.topology.status === "ready") this.topology.refreshSlotsCache();
+  }
+
+  /** While a connection is down, refresh every REFRESH_DOWN_MS until every one is up (or dropped by rebalance). */
+  private watchDown(): void {
+    if (this.downTimer) return;
+    this.refresh();
+    this.downTimer = setInterval(() => {
+      if ([...this.conns.values()].every((c) => c.status === "ready")) {
+        clearInterval(this.downTimer);
+        this.downTimer = undefined;
+      } else this.refresh();
+    }, REFRESH_DOWN_MS);
   }
 
   get status(): string {
@@ -45,13 +75,20 @@ export class ShardSubscriber extends EventEmitter {
   }
 
   async quit(): Promise<void> {
+    this.stopTimers();
     await Promise.all([...this.conns.values()].map((c) => c.quit().catch(() => c.disconnect())));
     await this.topology.quit();
   }
 
   disconnect(): void {
+    this.stopTimers();
     for (const c of this.conns.values()) c.disconnect();
     this.topology.disconnect();
+  }
+
+  private stopTimers(): void {
+    clearInterval(this.timer);
+    clearInterval(this.downTimer);
   }
 
   private owner(channel: string): string | undefined {
@@ -68,6 +105,9 @@ export class ShardSubscriber extends EventEmitter {
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000), maxRetriesPerRequest: 1,
     });
     c.on("smessage", (ch: string, msg: string) => this.emit("smessage", ch, msg));
+    // ioredis's "moved": this node dropped our shard subscriptions unasked, or refused one: its slots moved.
+    c.on("moved", () => this.refresh());
+    c.on("close", () => this.watchDown());
     // ioredis resubscribes by itself after a reconnect; what was published meanwhile is only in the log.
     let connectedOnce = false;
     c.on("ready", () => {
