@@ -4,7 +4,7 @@
  */
 import type { ServerWebSocket } from "bun";
 import type { App } from "./app.ts";
-import { type WorkerInfo, nextQueued, queueGauges, readRegistry } from "./fleet.ts";
+import { type WorkerInfo, nextQueued, queueGauges, readRegistry, redisMemory } from "./fleet.ts";
 
 export const ADMIN_TOPIC = "admin";
 /** Seconds of history in each chart series. */
@@ -63,7 +63,11 @@ export interface Snapshot {
     server: (number | null)[];
     /** Mean submit-to-result latency (ms) of this server's /ws and /async_task/ tasks finished in each second; null when none did. */
     latency: (number | null)[];
+    /** Redis's used_memory (bytes) each second, summed over a cluster's masters. */
+    memory: (number | null)[];
   };
+  /** What Redis holds now and may hold (maxmemory; null when unlimited): the whole Redis, not only taskwire's keys. */
+  redis: { used_bytes: number; max_bytes: number | null };
   /** Submit-to-result percentiles (ms) since this server started; null while nothing finished or past the last bucket. */
   latency: { p50: number | null; p90: number | null; p99: number | null; count: number };
   sockets: number;
@@ -79,6 +83,7 @@ class AdminFeed {
   private last: { at: number; finished: number; latCount: number; latSum: number } | undefined;
   private readonly fleet: (number | null)[] = [];
   private readonly latency: (number | null)[] = [];
+  private readonly memory: (number | null)[] = [];
   /** Workers this feed has seen alive, kept so one that vanishes (reaped, key expired) is shown as gone. */
   private readonly seen = new Map<string, GoneWorker>();
 
@@ -107,6 +112,7 @@ class AdminFeed {
       this.last = undefined; // a gap in viewing is a gap in the series, not one long second
       this.fleet.length = 0;
       this.latency.length = 0;
+      this.memory.length = 0;
     }
   }
 
@@ -130,12 +136,13 @@ class AdminFeed {
   private async build(sample = false): Promise<Snapshot> {
     const { app } = this;
     const k = app.keys;
-    const [gauges, registry, recentIds, queued, deadIds] = await Promise.all([
+    const [gauges, registry, recentIds, queued, deadIds, memory] = await Promise.all([
       queueGauges(app),
       readRegistry(app, GONE_ROWS),
       app.redis.lrange(k.recent, 0, RECENT_ROWS - 1),
       nextQueued(app, QUEUED_ROWS),
       app.redis.lrange(k.dead, 0, DEAD_ROWS - 1),
+      redisMemory(app),
     ]);
     const workers = registry.live;
     const ids = [...new Set(recentIds)];
@@ -149,7 +156,7 @@ class AdminFeed {
       if (outcome in totals) totals[outcome] += Number(v) || 0;
     }
     const m = app.metrics;
-    if (sample) this.sample(totals.succeeded + totals.failed + totals.cancelled, m.latencyCount, m.latencySumMs);
+    if (sample) this.sample(totals.succeeded + totals.failed + totals.cancelled, m.latencyCount, m.latencySumMs, memory.used);
     const pct = (p: number) => {
       const v = m.percentile(p);
       return m.latencyCount === 0 || !Number.isFinite(v) ? null : v;
@@ -172,7 +179,8 @@ class AdminFeed {
           return r ? [{ ...r.row, args: preview(r.args) }] : [];
         }),
       },
-      series: { fleet: pad(this.fleet), server: pad(m.throughput.slice(-SERIES_LEN)), latency: pad(this.latency) },
+      series: { fleet: pad(this.fleet), server: pad(m.throughput.slice(-SERIES_LEN)), latency: pad(this.latency), memory: pad(this.memory) },
+      redis: { used_bytes: memory.used, max_bytes: memory.max },
       latency: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), count: m.latencyCount },
       sockets: app.sockets.size,
     };
@@ -192,7 +200,8 @@ class AdminFeed {
     return out.sort((a, b) => b.last_seen - a.last_seen).slice(0, GONE_ROWS);
   }
 
-  private sample(finished: number, latCount: number, latSum: number): void {
+  private sample(finished: number, latCount: number, latSum: number, memoryUsed: number): void {
+    push(this.memory, memoryUsed);
     const now = performance.now();
     const prev = this.last;
     this.last = { at: now, finished, latCount, latSum };

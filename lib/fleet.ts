@@ -1,5 +1,6 @@
 /** Reads the fleet's shared state from Redis: live workers from their heartbeats, queue gauges, counters. */
 import type { App } from "./app.ts";
+import { isCluster } from "./redis.ts";
 
 export interface WorkerInfo {
   id: string;
@@ -58,6 +59,24 @@ export async function queueGauges(app: App): Promise<{ queueDepth: number; delay
   ]);
   const sum = (ns: number[]) => ns.reduce((a, b) => a + b, 0);
   return { queueDepth: sum(depths), delayed: sum(delays), dead, stats };
+}
+
+/**
+ * What Redis holds (used_memory) and may hold (maxmemory; null when unlimited), summed over a cluster's
+ * masters. The whole Redis's figures: taskwire's tasks, and anything else kept there.
+ */
+export async function redisMemory(app: App): Promise<{ used: number; max: number | null }> {
+  const nodes = isCluster(app.redis) ? app.redis.nodes("master") : [app.redis];
+  const infos = await Promise.all(nodes.map((n) => n.info("memory")));
+  let used = 0;
+  let max: number | null = 0;
+  for (const info of infos) {
+    used += Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0);
+    const nodeMax = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0);
+    // One master without a limit makes the whole unlimited: it can take what the others refuse.
+    max = max === null || nodeMax === 0 ? null : max + nodeMax;
+  }
+  return { used, max };
 }
 
 /** The next `n` ids to be taken from the queue shards, roughly in order (the oldest of each shard first). */

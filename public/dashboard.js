@@ -43,6 +43,15 @@ function ms(v) {
   return `${Math.floor(v / 60_000)} m ${Math.round((v % 60_000) / 1000)} s`;
 }
 
+/** Bytes in binary units, as Redis's own *_human figures. */
+function bytes(v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return "–";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
+  return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
+}
+
 function ago(t, now) {
   if (!t) return "–";
   const s = Math.max(0, (now - t) / 1000);
@@ -152,6 +161,15 @@ function renderCharts(s) {
   drawChart($("#lat-chart"), lat, "lat", ms);
   const p = s.latency;
   $("#lat-pct").textContent = p.count ? `p50 ≤ ${ms(p.p50)} · p90 ≤ ${ms(p.p90)} · p99 ≤ ${ms(p.p99)} over ${p.count}` : "no tasks finished here yet";
+  // With a maxmemory the chart's top is that limit, so the area shows how full Redis is.
+  const r = s.redis;
+  const full = r.max_bytes ? r.used_bytes / r.max_bytes : null;
+  $("#mem-now").textContent = bytes(r.used_bytes) + (full === null ? "" : ` · ${Math.round(full * 100)} %`);
+  $("#mem-card").classList.toggle("warn", full !== null && full >= 0.8);
+  drawChart($("#mem-chart"), s.series.memory, "mem", bytes, r.max_bytes ?? undefined);
+  $("#mem-limit").textContent = r.max_bytes
+    ? `maxmemory ${bytes(r.max_bytes)}${full >= 0.8 ? ": nearly full; a full Redis refuses submits (README \"Sizing Redis\")" : ""}`
+    : "no maxmemory set: Redis grows until the machine runs out";
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -167,10 +185,10 @@ function niceCeil(v) {
   return [1, 2, 5, 10].map((m) => m * p).find((c) => c >= v);
 }
 
-/** A 60-point line and area chart; nulls (no sample yet, or nothing finished) break the line. */
-function drawChart(el, values, kind, label) {
+/** A 60-point line and area chart; nulls (no sample yet, or nothing finished) break the line. `ceiling`: a fixed top. */
+function drawChart(el, values, kind, label, ceiling) {
   const W = 300, H = 110, top = 12, bottom = 100;
-  const max = niceCeil(Math.max(1, ...values.filter((v) => v !== null)) * 1.1);
+  const max = ceiling ?? niceCeil(Math.max(1, ...values.filter((v) => v !== null)) * 1.1);
   const x = (i) => (i / Math.max(1, values.length - 1)) * W;
   const y = (v) => bottom - (v / max) * (bottom - top);
   el.setAttribute("class", `chart ${kind}`);

@@ -75,6 +75,34 @@ test("the dashboard loads with no console errors and no failed requests, and sho
   expect((await fetch(`${stack.server.http}/favicon.ico`)).headers.get("content-type")).toBe("image/svg+xml");
 });
 
+test("the Redis memory card charts used_memory each second, against maxmemory when one is set, and warns when nearly full", async () => {
+  const { page, problems } = await open(`${stack.server.http}/`);
+  await page.waitForFunction(() => document.querySelectorAll("#mem-chart polyline").length >= 1);
+  expect(await page.textContent("#mem-limit")).toContain("no maxmemory set");
+  // The figure is Redis's own: within a factor of two of what INFO says now.
+  const used = () => Number(/used_memory:(\d+)/.exec(cli(stack.redis, "info", "memory"))![1]);
+  const [n, unit] = (await page.textContent("#mem-now"))!.split(" ");
+  const shown = Number(n) * 1024 ** ["B", "KiB", "MiB", "GiB"].indexOf(unit!);
+  expect(shown).toBeGreaterThan(used() / 2);
+  expect(shown).toBeLessThan(used() * 2);
+  const limit = Math.round(used() * 1.1);
+  cli(stack.redis, "config", "set", "maxmemory", String(limit));
+  try {
+    await page.waitForFunction(() => document.querySelector("#mem-card")?.classList.contains("warn"), null, { timeout: 5_000 });
+    expect(await page.textContent("#mem-now")).toMatch(/ · (8\d|9\d|1\d\d) %$/);
+    expect(await page.textContent("#mem-limit")).toContain("nearly full");
+    // The chart's top is the limit: the label over it reads as the maxmemory line does.
+    const limitText = /maxmemory (\S+ \S+):/.exec((await page.textContent("#mem-limit"))!)![1];
+    expect(await page.textContent("#mem-card .chart-max")).toBe(limitText);
+    await shot(page, "redis-memory-nearly-full");
+  } finally {
+    cli(stack.redis, "config", "set", "maxmemory", "0");
+  }
+  await page.waitForFunction(() => !document.querySelector("#mem-card")?.classList.contains("warn"), null, { timeout: 5_000 });
+  expect(problems).toEqual([]);
+  await page.close();
+});
+
 test("running countdown from the form moves the progress bar to the end and shows the result", async () => {
   const { page, problems } = await open(`${stack.server.http}/`);
   await fillRunForm(page, "countdown", { steps: "8", interval_ms: "120" });
