@@ -42,6 +42,19 @@ test("workers announce 8 queue shards, and GET /workers on either server lists a
   }
 });
 
+test("the dashboard's feed reports Redis memory summed over the masters, with no maxmemory as unlimited", async () => {
+  const s = await openSocket(`${a.ws}/admin`);
+  const snap = await s.until((f) => f.type === "snapshot");
+  const redis = snap.at(-1).redis as { used_bytes: number; max_bytes: number | null };
+  const used = cluster.ports.map((port) => Number(/used_memory:(\d+)/.exec(cli({ port }, "info", "memory"))![1]));
+  const sum = used.reduce((x, y) => x + y, 0);
+  expect(redis.used_bytes).toBeGreaterThan(Math.max(...used)); // more than any one master: the sum
+  expect(redis.used_bytes).toBeGreaterThan(sum / 2);
+  expect(redis.used_bytes).toBeLessThan(sum * 2);
+  expect(redis.max_bytes).toBeNull();
+  s.close();
+});
+
 test("/async_task/: the seed flow answers running, then success with the result", async () => {
   const s = await openSocket(`${a.ws}/async_task/`);
   s.send({ task_id: 42, delay_ms: 20 });
