@@ -56,20 +56,22 @@ interface StackDef {
   title: string;
   /** Settings the stack's server and worker start with (before --env). */
   env?: Record<string, string>;
+  /** Keeps each task as a hash and an event log, both with a TTL: what Redis holds per task can be read (redisHeld). */
+  keepsTasks?: true;
 }
 
 /** The server and worker scripts of each stack the bench can measure (paths from the project root). */
 const STACKS = {
-  taskwire: { server: "server.ts", worker: "worker.ts", title: "taskwire" },
+  taskwire: { server: "server.ts", worker: "worker.ts", title: "taskwire", keepsTasks: true },
   bullmq: { server: "bench/baseline/bullmq-server.ts", worker: "bench/baseline/bullmq-worker.ts", title: "BullMQ + Bun.serve baseline" },
   echo: { server: "bench/baseline/echo-server.ts", worker: undefined, title: "echo floor (load generator and loopback only)" },
   relay: { server: "bench/baseline/relay-server.ts", worker: "bench/baseline/relay-worker.ts", title: "relay floor (server, Redis list, worker, pub/sub: the hops alone)" },
   "relay-stored": {
-    server: "bench/baseline/relay-server.ts", worker: "bench/baseline/relay-worker.ts", env: { RELAY_STORED: "1" },
+    server: "bench/baseline/relay-server.ts", worker: "bench/baseline/relay-worker.ts", env: { RELAY_STORED: "1" }, keepsTasks: true,
     title: "stored relay floor (the relay floor plus the least storing and acknowledging that losing nothing needs)",
   },
   "relay-claimed": {
-    server: "bench/baseline/relay-server.ts", worker: "bench/baseline/relay-worker.ts", env: { RELAY_STORED: "1", RELAY_CLAIMED: "1" },
+    server: "bench/baseline/relay-server.ts", worker: "bench/baseline/relay-worker.ts", env: { RELAY_STORED: "1", RELAY_CLAIMED: "1" }, keepsTasks: true,
     title: "claimed relay floor (the stored floor, plus a claim round trip before each task runs, as taskwire's start)",
   },
 } satisfies Record<string, StackDef>;
@@ -127,6 +129,7 @@ export interface Stack {
   worker?: Proc;
   /** Each process's pid by role: server, worker (none for the echo floor), redis. */
   pids: Pids;
+  keepsTasks: boolean;
 }
 
 /** Starts a stack on a private Redis; `cwd`: another checkout of taskwire to run it from (bench/ab.ts). */
@@ -145,7 +148,8 @@ export async function startStack(o: RunOptions, name: StackName, profileDir?: st
     const server = await startServer(env, STACKS[name].server, cwd);
     const script = STACKS[name].worker;
     const worker = script ? await startWorker(env, script, cwd) : undefined;
-    return { redis, server, worker, pids: { server: server.pid, ...(worker ? { worker: worker.pid } : {}), redis: redis.proc.pid } };
+    const pids = { server: server.pid, ...(worker ? { worker: worker.pid } : {}), redis: redis.proc.pid };
+    return { redis, server, worker, pids, keepsTasks: (STACKS[name] as StackDef).keepsTasks === true };
   } catch (err) {
     await redis.stop();
     throw err;
@@ -380,11 +384,12 @@ async function measure(stack: Stack, w: Workload, o: RunOptions, who = ""): Prom
   r.extra.redisTopCommands = topCommands(cli(stack.redis, "INFO", "commandstats"), r.verified);
   // Kept for RESULT_TTL_S (a day by default): what sizing Redis for a day of tasks takes.
   const stored = redisHeld(stack);
-  if (stored.tasks > 0) r.extra.redisBytesPerTask = Math.round((stored.bytes - held.bytes) / stored.tasks);
+  if (stack.keepsTasks && stored.tasks > 0) r.extra.redisBytesPerTask = Math.round((stored.bytes - held.bytes) / stored.tasks);
   log(`  ${who}=> ${Math.round(r.throughput).toLocaleString("en-US")} tasks/s, p50 ${r.latency.p50.toFixed(3)} ms, p99 ${r.latency.p99.toFixed(3)} ms` +
     `${r.cpuPerTaskMs !== undefined ? `, CPU ${r.cpuPerTaskMs.toFixed(3)} ms/task` : ""}; ${r.verified} results verified, ` +
     `${r.ok ? "no violations" : `VIOLATIONS ${JSON.stringify(r.violations)}`}` +
-    `; load generator ${r.extra.loadgenCpuPerTaskMs} ms/task; machine ${r.extra.machineBusyPct}% busy; Redis holds ${r.extra.redisBytesPerTask} B per task` +
+    `; load generator ${r.extra.loadgenCpuPerTaskMs} ms/task; machine ${r.extra.machineBusyPct}% busy` +
+    `${r.extra.redisBytesPerTask !== undefined ? `; Redis holds ${r.extra.redisBytesPerTask} B per task` : ""}` +
     `\n     redis usec/task by command: ${r.extra.redisTopCommands}` +
     `${counting ? `\n     perf per task (server, worker, redis): CPU ${perfCell(r.extra, "cpuMs", 3)} ms, context switches ${perfCell(r.extra, "switches", 2)}, system calls ${perfCell(r.extra, "syscalls", 1)}` : ""}` +
     `${r.extra.idleSockets !== undefined ? `; ${r.extra.idleSockets} idle sockets, server RSS +${r.extra.rssGrowthMB} MB (${r.extra.bytesPerSocket} B/socket)` : ""}`);

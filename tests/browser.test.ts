@@ -92,7 +92,7 @@ test("the Redis memory card charts used_memory each second, against maxmemory wh
     expect(await page.textContent("#mem-now")).toMatch(/ · (8\d|9\d|1\d\d) %$/);
     expect(await page.textContent("#mem-limit")).toContain("nearly full");
     // The chart's top is the limit: the label over it reads as the maxmemory line does.
-    const limitText = /maxmemory (\S+ \S+):/.exec((await page.textContent("#mem-limit"))!)![1];
+    const limitText = /maxmemory (\S+ \S+):/.exec((await page.textContent("#mem-limit"))!)![1]!;
     expect(await page.textContent("#mem-card .chart-max")).toBe(limitText);
     await shot(page, "redis-memory-nearly-full");
   } finally {
