@@ -33,12 +33,14 @@ export class ShardSubscriber extends EventEmitter {
     super();
     topology.on("ready", () => this.emit("ready"));
     topology.on("refresh", () => this.rebalance());
-    this.timer = setInterval(() => this.refresh(), REFRESH_MS);
+    this.timer = setInterval(() => this.refresh(), REFRESH_MS).unref();
   }
 
   private readonly timer: ReturnType<typeof setInterval>;
   /** Set while some subscriber connection is down. */
   private downTimer: ReturnType<typeof setInterval> | undefined;
+  /** Set by quit() and disconnect(): the connections' closing is ours, not a master going away. */
+  private closing = false;
 
   /** Reads the slot table again; its "refresh" event rebalances. A failed read is retried by the timers. */
   private refresh(): void {
@@ -47,14 +49,14 @@ export class ShardSubscriber extends EventEmitter {
 
   /** While a connection is down, refresh every REFRESH_DOWN_MS until every one is up (or dropped by rebalance). */
   private watchDown(): void {
-    if (this.downTimer) return;
+    if (this.downTimer || this.closing) return;
     this.refresh();
     this.downTimer = setInterval(() => {
       if ([...this.conns.values()].every((c) => c.status === "ready")) {
         clearInterval(this.downTimer);
         this.downTimer = undefined;
       } else this.refresh();
-    }, REFRESH_DOWN_MS);
+    }, REFRESH_DOWN_MS).unref();
   }
 
   get status(): string {
@@ -87,6 +89,7 @@ export class ShardSubscriber extends EventEmitter {
   }
 
   private stopTimers(): void {
+    this.closing = true;
     clearInterval(this.timer);
     clearInterval(this.downTimer);
   }
