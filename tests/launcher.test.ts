@@ -73,6 +73,33 @@ test("npm start with nothing at REDIS_URL starts a private redis-server, serves 
   }
 }, 40_000);
 
+test("npm start stopped through npm (SIGTERM to npm, as a container runtime sends it) stops server, worker and redis-server", async () => {
+  const [redisPort, port] = [await freePort(), await freePort()];
+  const dataRoot = mkdtempSync(join(tmpdir(), "taskwire-start-"));
+  const log = { text: "" };
+  // npm runs the script under `sh -c`, which passes no signal on: package.json's `exec` makes the launcher npm's child.
+  const npm = Bun.spawn(["npm", "start"], {
+    cwd: ROOT, stdout: "pipe", stderr: "pipe",
+    env: { ...process.env, PORT: String(port), REDIS_URL: `redis://127.0.0.1:${redisPort}`, TASKWIRE_PREFIX: "tw-test-npm", TASKWIRE_DATA_DIR: dataRoot },
+  });
+  void collect(npm.stdout as ReadableStream<Uint8Array>, log);
+  void collect(npm.stderr as ReadableStream<Uint8Array>, log);
+  const serving = () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false);
+  try {
+    await waitFor(serving, 30_000, `taskwire on ${port}\n${log.text}`);
+    await waitFor(() => log.text.includes("taking tasks"), 10_000, `worker\n${log.text}`);
+    npm.kill("SIGTERM");
+    await Promise.race([npm.exited, Bun.sleep(15_000)]);
+    await waitFor(async () => !(await serving()) && !(await ping(redisPort)), 15_000, `everything to stop\n${log.text}`);
+    expect(log.text).toContain("SIGTERM: stopping server, worker and redis-server");
+    expect(log.text).toContain("[start] stopped");
+  } finally {
+    if (npm.exitCode === null) npm.kill("SIGKILL");
+    Bun.spawnSync(["redis-cli", "-p", String(redisPort), "shutdown", "nosave"]);
+    rmSync(dataRoot, { recursive: true, force: true });
+  }
+}, 60_000);
+
 test("with no Redis answering and no redis-server installed, npm start says how to install one", async () => {
   // A PATH that has bun but no redis-server.
   const binDir = mkdtempSync(join(tmpdir(), "taskwire-nobin-"));
