@@ -150,6 +150,12 @@ describe("/tasks", () => {
       status: 400,
       json: { error: { code: "invalid_args", message: "invalid args for countdown: args.steps: Too big: expected number to be <=10000", issues: [{ path: ["steps"], message: "Too big: expected number to be <=10000" }] } },
     });
+    // A union's failure names what is wanted, not zod's "Invalid input".
+    expect(await call("POST", "/tasks", { task: "test_task", args: {} })).toEqual({
+      status: 400,
+      json: { error: { code: "invalid_args", message: "invalid args for test_task: args.task_id: required: a string or a number", issues: [{ path: ["task_id"], message: "required: a string or a number" }] } },
+    });
+    expect((await call("POST", "/tasks", { task: "test_task", args: { task_id: [1] } })).json.error.message).toBe("invalid args for test_task: args.task_id: must be a string or a number");
     expect((await call("POST", "/tasks", "[".repeat(65) + "]".repeat(65))).json.error.code).toBe("too_large");
     expect(await call("GET", "/tasks")).toEqual({ status: 405, json: { error: { code: "bad_request", message: "GET /tasks is not supported; use POST /tasks submits; GET /tasks/schema lists the tasks; GET /tasks/<id> reads one" } } });
   });
