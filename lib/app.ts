@@ -2,6 +2,7 @@
 import type { Server, ServerWebSocket } from "bun";
 import { BunInbox } from "./bun-inbox.ts";
 import { BunRedis, useBunRedis } from "./bun-redis.ts";
+import { ClientBuckets } from "./client-limit.ts";
 import type { Config } from "./config.ts";
 import { Feeds } from "./feeds.ts";
 import { type Keys, makeKeys } from "./keys.ts";
@@ -29,6 +30,8 @@ export interface App {
   sockets: Set<ServerWebSocket<any>>;
   /** Set once Bun.serve has started. */
   server?: Server<any>;
+  /** POST /tasks's submit limit per client address. */
+  httpSubmits: ClientBuckets;
 }
 
 export async function createApp(config: Config, log: Logger, startupTimeoutMs = 10_000): Promise<App> {
@@ -57,7 +60,8 @@ export async function createApp(config: Config, log: Logger, startupTimeoutMs = 
   const queue = new Queue(redis, keys, { ttlS: config.RESULT_TTL_S, maxArgsBytes: config.MAX_ARGS_BYTES }, log, submits);
   const feeds = new Feeds(subscriber, queue, keys, log, inbox);
   await feeds.ready(); // a submit names the inbox only once it is heard
-  return { config, log, keys, redis, subscriber, inbox, submits, queue, feeds, metrics: new Metrics(), sockets: new Set() };
+  const httpSubmits = new ClientBuckets(config.SUBMIT_RATE_PER_CLIENT, config.SUBMIT_BURST_PER_CLIENT);
+  return { config, log, keys, redis, subscriber, inbox, submits, queue, feeds, metrics: new Metrics(), sockets: new Set(), httpSubmits };
 }
 
 /** How long shutdown lets close frames reach clients before it cuts what is still open (SSE streams). */

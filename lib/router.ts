@@ -39,7 +39,8 @@ export interface View {
 export function errorResponse(err: unknown, app: App): Response {
   const wire = toWireError(err, (m, e) => app.log.error(m, e));
   const status = err instanceof TaskwireError ? err.status : wire.code === "unavailable" ? 503 : 500;
-  return Response.json({ error: wire }, { status });
+  // 429 (rate_limited, limit_exceeded): a bucket refills within a second.
+  return Response.json({ error: wire }, { status, headers: status === 429 ? { "retry-after": "1" } : undefined });
 }
 
 export function notFound(what = "no such route"): Response {

@@ -7,8 +7,10 @@ import { waitFor } from "./helpers/util.ts";
 import { openSocket } from "./helpers/ws.ts";
 
 let stack: Stack;
-/** SUBMIT_RATE_PER_SOCKET=2, SUBMIT_BURST_PER_SOCKET=4. */
+/** SUBMIT_RATE_PER_SOCKET=2, SUBMIT_BURST_PER_SOCKET=4; SUBMIT_RATE_PER_CLIENT=2, SUBMIT_BURST_PER_CLIENT=3. */
 let rated: ServerProc;
+/** As `rated`'s per-client limits, behind a proxy (TRUST_PROXY=1). */
+let proxied: ServerProc;
 /** MAX_SOCKETS=3, IDLE_TIMEOUT_S=2. */
 let small: ServerProc;
 
@@ -16,13 +18,15 @@ const limits = { MAX_PAYLOAD_BYTES: "4096", MAX_ARGS_BYTES: "256", MAX_JSON_DEPT
 
 beforeAll(async () => {
   stack = await startStack("limits", { workers: 1, env: limits });
-  [rated, small] = await Promise.all([
-    startServer({ ...stack.env, MAX_INFLIGHT_PER_SOCKET: "1000", SUBMIT_RATE_PER_SOCKET: "2", SUBMIT_BURST_PER_SOCKET: "4" }),
+  const perClient = { SUBMIT_RATE_PER_CLIENT: "2", SUBMIT_BURST_PER_CLIENT: "3" };
+  [rated, proxied, small] = await Promise.all([
+    startServer({ ...stack.env, MAX_INFLIGHT_PER_SOCKET: "1000", SUBMIT_RATE_PER_SOCKET: "2", SUBMIT_BURST_PER_SOCKET: "4", ...perClient }),
+    startServer({ ...stack.env, ...perClient, TRUST_PROXY: "1" }),
     startServer({ ...stack.env, MAX_INFLIGHT_PER_SOCKET: "1000", MAX_SOCKETS: "3", IDLE_TIMEOUT_S: "2" }),
   ]);
 });
 afterAll(async () => {
-  await Promise.all([rated?.kill("SIGKILL"), small?.kill("SIGKILL")]);
+  await Promise.all([rated?.kill("SIGKILL"), proxied?.kill("SIGKILL"), small?.kill("SIGKILL")]);
   await stack?.stop();
 });
 
@@ -170,6 +174,31 @@ describe("submit rate per socket (token bucket: 2/s, burst 4)", () => {
     await roundTrip(fresh);
     fresh.close();
     s.close();
+  });
+});
+
+describe("HTTP submits per client (token bucket per address: 2/s, burst 3)", () => {
+  const post = (base: string, headers: Record<string, string> = {}) =>
+    fetch(`${base}/tasks`, { method: "POST", headers, body: JSON.stringify({ task: "test_task", args: { task_id: 1 } }) });
+
+  test("past the burst POST /tasks gets 429 rate_limited with Retry-After, naming the setting; the bucket refills", async () => {
+    for (let i = 0; i < 3; i++) expect((await post(rated.http)).status).toBe(202);
+    const refused = await post(rated.http);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(await refused.json()).toEqual({ error: { code: "rate_limited", message: "more than 2 submits/s from this client (SUBMIT_RATE_PER_CLIENT); retry in a second" } });
+    // Without TRUST_PROXY a forwarded address is the client's own say, and changes nothing.
+    expect((await post(rated.http, { "x-forwarded-for": "10.9.9.9" })).status).toBe(429);
+    await Bun.sleep(600); // 2/s: a token back
+    expect((await post(rated.http)).status).toBe(202);
+  });
+
+  test("behind a trusted proxy each forwarded client has its own bucket, and what a client writes before the proxy's entry is ignored", async () => {
+    for (let i = 0; i < 3; i++) expect((await post(proxied.http, { "x-forwarded-for": "10.0.0.1" })).status).toBe(202);
+    expect((await post(proxied.http, { "x-forwarded-for": "10.0.0.1" })).status).toBe(429);
+    expect((await post(proxied.http, { "x-forwarded-for": "10.0.0.2" })).status).toBe(202);
+    // The proxy appends the address it saw: the last entry. An earlier one is whatever the client sent.
+    expect((await post(proxied.http, { "x-forwarded-for": "203.0.113.7, 10.0.0.1" })).status).toBe(429);
   });
 });
 

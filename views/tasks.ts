@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import type { App } from "../lib/app.ts";
+import { clientAddress } from "../lib/client-limit.ts";
 import { TaskwireError, fromZodIssues } from "../lib/errors.ts";
 import type { Watcher } from "../lib/feeds.ts";
 import { Outbox, streamSink } from "../lib/outbox.ts";
@@ -19,7 +20,7 @@ const submitBody = clientFrameSchemas.submit.omit({ type: true, ref: true });
 export async function fetch(req: Request, ctx: RequestContext): Promise<Response> {
   const { app, rest } = ctx;
   const [id, sub, ...more] = rest.split("/");
-  if (rest === "" && req.method === "POST") return submit(req, app);
+  if (rest === "" && req.method === "POST") return submit(req, app, ctx.server);
   if (rest === "schema" && req.method === "GET") return schema();
   if (rest === "" || rest === "schema") return notAllowed(req, rest, "POST /tasks submits; GET /tasks/schema lists the tasks; GET /tasks/<id> reads one");
   if (!id || more.length > 0 || !isTaskId(id)) return notFound(`no task ${JSON.stringify(rest.slice(0, 64))}: use /tasks/<id> with an id from POST /tasks`);
@@ -43,7 +44,10 @@ function taskNotFound(id: string): Response {
   return notFound(`no task ${id} (unknown, or expired after RESULT_TTL_S)`);
 }
 
-async function submit(req: Request, app: App): Promise<Response> {
+async function submit(req: Request, app: App, server: RequestContext["server"]): Promise<Response> {
+  if (!app.httpSubmits.take(clientAddress(req, server, app.config.TRUST_PROXY))) {
+    throw new TaskwireError("rate_limited", `more than ${app.config.SUBMIT_RATE_PER_CLIENT} submits/s from this client (SUBMIT_RATE_PER_CLIENT); retry in a second`);
+  }
   const text = await req.text();
   if (text.length > app.config.MAX_PAYLOAD_BYTES) throw new TaskwireError("too_large", `body over ${app.config.MAX_PAYLOAD_BYTES} bytes (MAX_PAYLOAD_BYTES)`);
   const body = submitBody.safeParse(parseJson(text, app.config.MAX_JSON_DEPTH));
