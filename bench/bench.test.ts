@@ -326,6 +326,32 @@ describe("bench/ab.ts", () => {
   });
 });
 
+describe("bench/scripts.ts", () => {
+  const scripts = (...args: string[]) => Bun.spawnSync([process.execPath, "run", "bench/scripts.ts", ...args], { cwd: `${import.meta.dir}/..`, stdout: "pipe", stderr: "pipe" });
+
+  test("times each per-task script of this checkout, a commit's and the floor's, and gives B/A per phase", () => {
+    const r = scripts("--ref", "HEAD", "--tasks", "300", "--rounds", "2");
+    expect(r.exitCode).toBe(0);
+    const rows = r.stdout.toString().split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| phase") && !l.startsWith("| ---"));
+    const figure = /^\| (.+?) \| (.+?) \| ([\d.]+) \([\d.]+–[\d.]+\) \| ([\d.]+) \([\d.]+–[\d.]+\) \|/;
+    const parsed = rows.map((l) => figure.exec(l)).filter((m) => m !== null);
+    expect(parsed).toHaveLength(rows.length);
+    const sides = (phase: string) => parsed.filter((m) => m[1] === phase).map((m) => m[2]!.replace(/[0-9a-f]{7,}/, "<sha>"));
+    for (const phase of ["submit", "start", "outcome"]) expect(sides(phase)).toEqual(["this checkout", "commit <sha>", "floor"]);
+    expect(sides("take and start, 64 at once")).toEqual(["this checkout", "commit <sha>"]);
+    for (const m of parsed) expect(Number(m[4])).toBeGreaterThan(0); // Redis's CPU per task
+    expect(rows.filter((l) => l.includes("commit ")).every((l) => /\| \d\.\d{3} ± [\d.]+ \|$/.test(l))).toBe(true);
+  }, 120_000);
+
+  test("bad flags exit 2 naming the flag", () => {
+    const bad = scripts("--tasks", "0");
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.toString()).toContain('--tasks: a whole number from 1 to 200000; got "0"');
+    expect(scripts("--nope").exitCode).toBe(2);
+    expect(scripts("--help").stdout.toString()).toContain("Usage: bun run bench/scripts.ts");
+  });
+});
+
 describe("the relay floor's RESP codec", () => {
   test("encodes by byte length and parses a reply only once all of it has arrived", () => {
     expect(encode([["PUBLISH", "c", "é 1"], ["PING"]])).toBe("*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$4\r\né 1\r\n*1\r\n$4\r\nPING\r\n");

@@ -17,13 +17,34 @@ import { checkout, meanInterval } from "./ab.ts";
 import { CLAIM_LUA, STORE_OUTCOME_LUA, STORE_TASK_LUA } from "./baseline/relay.ts";
 import { median } from "./stats.ts";
 
-const { values } = parseArgs({
-  options: { tasks: { type: "string", default: "20000" }, rounds: { type: "string", default: "8" }, ref: { type: "string" } },
-});
+const USAGE = `Usage: bun run bench/scripts.ts [--ref REF] [--tasks 20000] [--rounds 8]
+
+  Runs each per-task script --tasks times a phase on a private redis-server, --rounds times, and prints
+  the µs per task Redis spent in the scripts and in all; with --ref, the scripts of that commit too, and
+  B/A of Redis's CPU per task.`;
+
+/** A usage error: the message, a pointer to --help, exit 2 (as bench/run.ts). */
+function usage(message: string): never {
+  process.stderr.write(`${message}\n(bun run bench/scripts.ts --help)\n`);
+  process.exit(2);
+}
+
+let values: { tasks?: string; rounds?: string; ref?: string; help?: boolean };
+try {
+  ({ values } = parseArgs({
+    options: { tasks: { type: "string", default: "20000" }, rounds: { type: "string", default: "8" }, ref: { type: "string" }, help: { type: "boolean", short: "h" } },
+  }));
+} catch (err) {
+  usage((err as Error).message);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const TASKS = Number(values.tasks);
 const ROUNDS = Number(values.rounds);
-if (!(Number.isInteger(TASKS) && TASKS > 0 && TASKS <= 200_000)) throw new Error(`--tasks: a whole number from 1 to 200000; got ${values.tasks}`);
-if (!(Number.isInteger(ROUNDS) && ROUNDS > 0 && ROUNDS <= 50)) throw new Error(`--rounds: a whole number from 1 to 50; got ${values.rounds}`);
+if (!(Number.isInteger(TASKS) && TASKS > 0 && TASKS <= 200_000)) usage(`--tasks: a whole number from 1 to 200000; got ${JSON.stringify(values.tasks)}`);
+if (!(Number.isInteger(ROUNDS) && ROUNDS > 0 && ROUNDS <= 50)) usage(`--rounds: a whole number from 1 to 50; got ${JSON.stringify(values.rounds)}`);
 
 const CHUNK = 500;
 const TTL = 600;
@@ -34,7 +55,6 @@ const RESULT = "1";
 const WID = "w-0123456789ab";
 const PER_TASK: (keyof Scripts)[] = ["twEnqueueQueued", "twTakeStart", "twStart", "twFinish"];
 
-const tree = values.ref === undefined ? undefined : checkout(values.ref);
 const server = await startRedis();
 const redis = new Redis(server.port, "127.0.0.1");
 const k = makeKeys("tw");
@@ -44,12 +64,20 @@ const active = k.active(WID);
 /** script name -> sha, per side. */
 const shas = new Map<string, string>();
 const load = async (side: string, name: string, lua: string) => void shas.set(`${side} ${name}`, (await redis.script("LOAD", lua)) as string);
-const sides = ["this checkout", ...(tree ? [`commit ${tree.commit}`] : [])];
+const sides = ["this checkout"];
 for (const name of PER_TASK) await load(sides[0]!, name, scriptSource(name));
-if (tree) {
-  const theirs = (await import(`${tree.dir}/lib/scripts.ts`)) as typeof import("../lib/scripts.ts");
-  for (const name of PER_TASK) await load(sides[1]!, name, theirs.scriptSource(name));
+if (values.ref !== undefined) {
+  // The commit's checkout is needed only until its scripts are loaded into Redis.
+  const tree = checkout(values.ref);
+  try {
+    sides.push(`commit ${tree.commit}`);
+    const theirs = (await import(`${tree.dir}/lib/scripts.ts`)) as typeof import("../lib/scripts.ts");
+    for (const name of PER_TASK) await load(sides[1]!, name, theirs.scriptSource(name));
+  } finally {
+    tree.remove();
+  }
 }
+const compared = sides.length > 1;
 await load("floor", "store", STORE_TASK_LUA);
 await load("floor", "claim", CLAIM_LUA);
 await load("floor", "outcome", STORE_OUTCOME_LUA);
@@ -127,7 +155,6 @@ try {
 } finally {
   redis.disconnect();
   await server.stop();
-  tree?.remove();
 }
 
 const fmt = (xs: number[]) => `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
@@ -136,11 +163,11 @@ const ratio = (b: number[], a: number[]) => {
   return `${r.mean.toFixed(3)} ± ${r.half.toFixed(3)}`;
 };
 console.log(`\nPer-task scripts, hot: ${TASKS.toLocaleString("en")} tasks a phase, pipelined ${CHUNK} at a time, ${ROUNDS} rounds; µs per task, median (min–max)\n`);
-console.log(`| phase | side | in the scripts (commandstats) | Redis CPU |${tree ? " B/A of Redis CPU (mean, 95 %) |" : ""}`);
-console.log(`| --- | --- | --- | --- |${tree ? " --- |" : ""}`);
+console.log(`| phase | side | in the scripts (commandstats) | Redis CPU |${compared ? " B/A of Redis CPU (mean, 95 %) |" : ""}`);
+console.log(`| --- | --- | --- | --- |${compared ? " --- |" : ""}`);
 for (const [name, bySide] of figures) {
   for (const [side, f] of bySide) {
-    const vs = tree && side === sides[1] ? ` ${ratio(f.cpu, bySide.get(sides[0]!)!.cpu)} |` : tree ? " |" : "";
+    const vs = compared && side === sides[1] ? ` ${ratio(f.cpu, bySide.get(sides[0]!)!.cpu)} |` : compared ? " |" : "";
     console.log(`| ${name} | ${side} | ${fmt(f.script)} | ${fmt(f.cpu)} |${vs}`);
   }
 }
