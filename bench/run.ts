@@ -135,21 +135,20 @@ export interface Stack {
 /** Starts a stack on a private Redis; `cwd`: another checkout of taskwire to run it from (bench/ab.ts). */
 export async function startStack(o: RunOptions, name: StackName, profileDir?: string, cwd = ROOT): Promise<Stack> {
   const redis = await startRedis();
-  const stackEnv = (STACKS[name] as StackDef).env;
+  const def: StackDef = STACKS[name];
   // Every stack's Bun processes run with taskwire's allocator settings (taskwire's would restart for them), so
   // a floor or BullMQ differs from taskwire by design alone; --env can still override them.
-  const env: Record<string, string> = { REDIS_URL: o.tcp ? redis.url : redis.socketUrl, TASKWIRE_PREFIX: "bench", RESULT_TTL_S: "600", ...RUNTIME_ENV, ...stackEnv, ...o.env };
+  const env: Record<string, string> = { REDIS_URL: o.tcp ? redis.url : redis.socketUrl, TASKWIRE_PREFIX: "bench", RESULT_TTL_S: "600", ...RUNTIME_ENV, ...def.env, ...o.env };
   const bunOptions: string[] = [];
   // A bunfig of our own adds the preload without touching lib/ (a CLI --preload is overridden by bunfig.toml's).
   if (o.autopipeline) bunOptions.push(`--config=${join(ROOT, "bench", "bunfig.autopipeline.toml")}`);
   if (profileDir) bunOptions.push("--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${profileDir}`);
   if (bunOptions.length) env.BUN_OPTIONS = bunOptions.join(" ");
   try {
-    const server = await startServer(env, STACKS[name].server, cwd);
-    const script = STACKS[name].worker;
-    const worker = script ? await startWorker(env, script, cwd) : undefined;
+    const server = await startServer(env, def.server, cwd);
+    const worker = def.worker ? await startWorker(env, def.worker, cwd) : undefined;
     const pids = { server: server.pid, ...(worker ? { worker: worker.pid } : {}), redis: redis.proc.pid };
-    return { redis, server, worker, pids, keepsTasks: (STACKS[name] as StackDef).keepsTasks === true };
+    return { redis, server, worker, pids, keepsTasks: def.keepsTasks === true };
   } catch (err) {
     await redis.stop();
     throw err;

@@ -2,7 +2,7 @@
 import type { Server, ServerWebSocket } from "bun";
 import { BunInbox } from "./bun-inbox.ts";
 import { BunRedis, useBunRedis } from "./bun-redis.ts";
-import { ClientBuckets } from "./client-limit.ts";
+import { ClientBuckets } from "./rate-limit.ts";
 import type { Config } from "./config.ts";
 import { Feeds } from "./feeds.ts";
 import { type Keys, makeKeys } from "./keys.ts";

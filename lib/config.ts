@@ -44,7 +44,7 @@ export const configSchema = z.object({
   MAX_INFLIGHT_PER_SOCKET: int(1, 1_000_000).default(1_000),
   SUBMIT_RATE_PER_SOCKET: int(1, 1_000_000).default(2_000),
   SUBMIT_BURST_PER_SOCKET: int(1, 1_000_000).default(4_000),
-  /** POST /tasks: the same bucket per client address (lib/client-limit.ts). */
+  /** POST /tasks: the same bucket per client address (lib/rate-limit.ts). */
   SUBMIT_RATE_PER_CLIENT: int(1, 1_000_000).default(2_000),
   SUBMIT_BURST_PER_CLIENT: int(1, 1_000_000).default(4_000),
   /** Behind a proxy every client has the proxy's address: then take the one it adds to X-Forwarded-For. */

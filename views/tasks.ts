@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import type { App } from "../lib/app.ts";
-import { clientAddress } from "../lib/client-limit.ts";
+import { clientAddress } from "../lib/rate-limit.ts";
 import { TaskwireError, fromZodIssues } from "../lib/errors.ts";
 import type { Watcher } from "../lib/feeds.ts";
 import { Outbox, streamSink } from "../lib/outbox.ts";

@@ -7,6 +7,7 @@ import { TaskwireError, toWireError } from "../lib/errors.ts";
 import type { Watcher } from "../lib/feeds.ts";
 import { isTaskId, newTaskId } from "../lib/ids.ts";
 import { Outbox, wsSink } from "../lib/outbox.ts";
+import { TokenBucket } from "../lib/rate-limit.ts";
 import { FrameError, type ClientFrame, type Correlation, acceptedFrame, errorFrame, parseClientFrame, stateFrame } from "../lib/protocol.ts";
 import type { EventEntry } from "../lib/queue.ts";
 import type { RequestContext, Socket } from "../lib/router.ts";
@@ -17,8 +18,8 @@ interface Session {
   watches: Map<string, TaskWatch>;
   /** Submits from this socket whose final event has not gone out. */
   inflight: number;
-  tokens: number;
-  refilledAt: number;
+  /** SUBMIT_RATE_PER_SOCKET: submit, subscribe and cancel each take a token. */
+  bucket: TokenBucket;
   closed: boolean;
 }
 
@@ -50,8 +51,8 @@ class TaskWatch implements Watcher {
 }
 
 export function upgrade(_req: Request, ctx: RequestContext): Session {
-  const rate = ctx.app.config.SUBMIT_BURST_PER_SOCKET;
-  return { app: ctx.app, watches: new Map(), inflight: 0, tokens: rate, refilledAt: performance.now(), closed: false };
+  const { SUBMIT_RATE_PER_SOCKET, SUBMIT_BURST_PER_SOCKET } = ctx.app.config;
+  return { app: ctx.app, watches: new Map(), inflight: 0, bucket: new TokenBucket(SUBMIT_RATE_PER_SOCKET, SUBMIT_BURST_PER_SOCKET), closed: false };
 }
 
 export function open(ws: Ws): void {
@@ -69,7 +70,7 @@ export function message(ws: Ws, data: string | Buffer): void {
     return refuse(ws, err, err instanceof FrameError ? err.correlation : {});
   }
   // subscribe and cancel reach Redis too: they draw on the same bucket as submit (which checks its own).
-  if (frame.type !== "submit" && !takeToken(s)) {
+  if (frame.type !== "submit" && !s.bucket.take()) {
     return refuse(ws, new TaskwireError("rate_limited", `more than ${s.app.config.SUBMIT_RATE_PER_SOCKET} requests/s on this socket (SUBMIT_RATE_PER_SOCKET); retry later`), { id: frame.id });
   }
   // Handlers run concurrently; ordering guarantees come from the feeds, not from awaiting here.
@@ -96,20 +97,10 @@ function refuse(ws: Ws, err: unknown, c: Correlation): void {
   if (!s.closed) s.outbox?.send(errorFrame(wire, c));
 }
 
-function takeToken(s: Session): boolean {
-  const now = performance.now();
-  const rate = s.app.config.SUBMIT_RATE_PER_SOCKET;
-  s.tokens = Math.min(s.app.config.SUBMIT_BURST_PER_SOCKET, s.tokens + ((now - s.refilledAt) / 1000) * rate);
-  s.refilledAt = now;
-  if (s.tokens < 1) return false;
-  s.tokens--;
-  return true;
-}
-
 async function submit(ws: Ws, f: Extract<ClientFrame, { type: "submit" }>): Promise<void> {
   const s = ws.data.state;
   const { config, queue, feeds } = s.app;
-  if (!takeToken(s)) {
+  if (!s.bucket.take()) {
     throw new TaskwireError("rate_limited", `more than ${config.SUBMIT_RATE_PER_SOCKET} submits/s on this socket (SUBMIT_RATE_PER_SOCKET); retry later`);
   }
   if (s.inflight >= config.MAX_INFLIGHT_PER_SOCKET || s.watches.size >= config.MAX_INFLIGHT_PER_SOCKET) {

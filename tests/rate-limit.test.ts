@@ -1,6 +1,6 @@
-/** The per-client token buckets behind POST /tasks's limit (lib/client-limit.ts), on a clock the test sets. */
+/** The per-client token buckets behind POST /tasks's limit (lib/rate-limit.ts), on a clock the test sets. */
 import { expect, test } from "bun:test";
-import { ClientBuckets, MAX_CLIENTS } from "../lib/client-limit.ts";
+import { ClientBuckets, MAX_CLIENTS } from "../lib/rate-limit.ts";
 
 test("a client gets its burst, then one request per 1/rate seconds; another client has its own bucket", () => {
   const b = new ClientBuckets(2, 3);

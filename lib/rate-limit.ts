@@ -1,19 +1,51 @@
 /**
- * Per-client submit limits for HTTP: a token bucket per client address, as each /ws socket has its own
- * (views/ws.ts), so one HTTP client cannot take every submit a server can store.
+ * Token buckets: the submit limit of each /ws socket (views/ws.ts), and of each HTTP client address for
+ * POST /tasks, so no one client can take every submit a server can store.
  */
 import type { Server } from "bun";
+
+/** One bucket: `rate` tokens a second, at most `burst` of them; it starts full. */
+export class TokenBucket {
+  private tokens: number;
+  private at: number;
+
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+    now = performance.now(),
+  ) {
+    this.tokens = burst;
+    this.at = now;
+  }
+
+  /** Takes one token; false when there is none. */
+  take(now = performance.now()): boolean {
+    this.tokens = this.tokensAt(now);
+    this.at = now;
+    if (this.tokens < 1) return false;
+    this.tokens--;
+    return true;
+  }
+
+  /** Full again by `now`: as good as a new bucket. */
+  fullAt(now: number): boolean {
+    return this.tokensAt(now) >= this.burst;
+  }
+
+  private tokensAt(now: number): number {
+    return Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.rate);
+  }
+}
 
 /** Buckets kept before the full (idle) ones are dropped: a bound on memory whatever the number of clients. */
 export const MAX_CLIENTS = 100_000;
 
+/** A bucket per client address. */
 export class ClientBuckets {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, TokenBucket>();
 
   constructor(
-    /** Tokens added per second. */
     private readonly rate: number,
-    /** Most tokens a bucket holds: how many requests may arrive at once. */
     private readonly burst: number,
   ) {}
 
@@ -27,19 +59,14 @@ export class ClientBuckets {
     let b = this.buckets.get(client);
     if (!b) {
       if (this.buckets.size >= MAX_CLIENTS) this.dropFull(now);
-      b = { tokens: this.burst, at: now };
+      b = new TokenBucket(this.rate, this.burst, now);
       this.buckets.set(client, b);
     }
-    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.rate);
-    b.at = now;
-    if (b.tokens < 1) return false;
-    b.tokens--;
-    return true;
+    return b.take(now);
   }
 
-  /** A bucket that would be full again is the same as none. */
   private dropFull(now: number): void {
-    for (const [client, b] of this.buckets) if (b.tokens + ((now - b.at) / 1000) * this.rate >= this.burst) this.buckets.delete(client);
+    for (const [client, b] of this.buckets) if (b.fullAt(now)) this.buckets.delete(client);
     // Still over: every bucket is in use; the oldest entries go (Map order), their clients start again full.
     for (const client of this.buckets.keys()) {
       if (this.buckets.size < MAX_CLIENTS) break;
