@@ -156,6 +156,10 @@ describe("load generator verification", () => {
       expect(r.extra).toMatchObject({ idleSockets: 300, failedOpen: 0 });
       expect(r.params.sources).toBe(2);
       expect(typeof r.extra.rssGrowthMB).toBe("number");
+      // The probe ran twice, before the idle sockets opened and while they were open: both verified.
+      expect(r.extra.aloneP99).toBeGreaterThan(0);
+      expect(r.extra.aloneP99).toBeGreaterThanOrEqual(r.extra.aloneP50 as number);
+      expect(r.verified).toBeGreaterThanOrEqual(2 * r.tasks - 2);
     });
   });
 });

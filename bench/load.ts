@@ -481,6 +481,9 @@ async function connections(o: Options): Promise<LoadResult> {
   if (k < o.sockets) progress(o, `capped at ${k} sockets: open-file limit (load generator ${mine}, server ${theirs}); raise ulimit -n for more`);
   const u = new URL(o.url);
   const sources = Math.max(o.sources, Math.ceil(k / o.perSource));
+  // The same probe with no idle socket open first: on a host whose own tail is long, it tells what the idle
+  // sockets add to the probe's latency from what the host and the stack give any task.
+  const alone = await wsOpen({ ...o, sockets: 1, quiet: o.quiet });
   const rss0 = serverPid ? statusKb(serverPid, "VmRSS") : NaN;
   const t0 = now();
   const socks: RawWs[] = [];
@@ -516,19 +519,24 @@ async function connections(o: Options): Promise<LoadResult> {
   for (const s of socks) s.close();
   await Bun.sleep(500);
   v.closes = closesBefore; // closes during our own teardown are expected
-  for (const [key, n] of Object.entries(probe.violations.errors)) v.errors[key] = (v.errors[key] ?? 0) + n;
-  v.duplicates += probe.violations.duplicates;
-  v.wrongValue += probe.violations.wrongValue;
-  v.missing += probe.violations.missing + failedOpen;
-  v.unexpected += probe.violations.unexpected;
-  v.closes += probe.violations.closes;
+  for (const r of [alone, probe]) {
+    for (const [key, n] of Object.entries(r.violations.errors)) v.errors[key] = (v.errors[key] ?? 0) + n;
+    v.duplicates += r.violations.duplicates;
+    v.wrongValue += r.violations.wrongValue;
+    v.missing += r.violations.missing;
+    v.unexpected += r.violations.unexpected;
+    v.closes += r.violations.closes;
+  }
+  v.missing += failedOpen;
   const growthKb = rss1 - rss0;
   return {
     ...probe, mode: "connections",
     params: { sockets: k, requested: o.sockets, sources, rate: o.rate },
-    violations: v, ok: violationCount(v) === 0 && probe.verified > 0,
+    violations: v, ok: violationCount(v) === 0 && probe.verified > 0 && alone.verified > 0,
+    verified: alone.verified + probe.verified,
     extra: {
       ...probe.extra,
+      aloneP50: round(alone.latency.p50, 3), aloneP99: round(alone.latency.p99, 3),
       idleSockets: opened, openSeconds: round(openSeconds),
       rssBeforeMB: round(rss0 / 1024), rssAfterMB: round(rss1 / 1024), rssAfterProbeMB: round(rss2 / 1024),
       rssGrowthMB: round(growthKb / 1024), bytesPerSocket: opened > 0 ? Math.round((growthKb * 1024) / opened) : 0,

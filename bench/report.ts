@@ -88,6 +88,7 @@ export function markdownTable(ws: WorkloadReport[]): string {
     let title = `${w.title} (${w.runs.length} run${w.runs.length === 1 ? "" : "s"})`;
     if (s.extra.idleSockets !== undefined) {
       title += `: ${fmt(s.extra.idleSockets as number)} idle sockets, RSS +${fmt(s.extra.rssGrowthMB as number, 1)} MB, ${fmt(s.extra.bytesPerSocket as number)} B/socket (≈${fmt(s.extra.rssGrowthPer20kMB as number, 1)} MB per 20k)`;
+      if (s.extra.aloneP99 !== undefined) title += `; the same probe before they opened: p50 ${fmt(s.extra.aloneP50 as number)}, p99 ${fmt(s.extra.aloneP99 as number)} ms`;
     }
     rows.push(`| ${title} | ${fmt(s.throughput)} (${fmt(s.throughputMin)}–${fmt(s.throughputMax)}) | ${lat50} | ${lat99} | ${fmt(s.p999)} | ${cpu} | ${wakes} | ${s.extra.machineBusyPct === undefined ? "–" : `${fmt(s.extra.machineBusyPct as number, 0)} %`} | ${fmt(s.extra.redisBytesPerTask as number | undefined)} | ${s.verified.toLocaleString("en-US")} / ${s.violations} | ${w.target} |`);
   }

@@ -391,7 +391,7 @@ async function measure(stack: Stack, w: Workload, o: RunOptions, who = ""): Prom
     `${r.extra.redisBytesPerTask !== undefined ? `; Redis holds ${r.extra.redisBytesPerTask} B per task` : ""}` +
     `\n     redis usec/task by command: ${r.extra.redisTopCommands}` +
     `${counting ? `\n     perf per task (server, worker, redis): CPU ${perfCell(r.extra, "cpuMs", 3)} ms, context switches ${perfCell(r.extra, "switches", 2)}, system calls ${perfCell(r.extra, "syscalls", 1)}` : ""}` +
-    `${r.extra.idleSockets !== undefined ? `; ${r.extra.idleSockets} idle sockets, server RSS +${r.extra.rssGrowthMB} MB (${r.extra.bytesPerSocket} B/socket)` : ""}`);
+    `${r.extra.idleSockets !== undefined ? `; ${r.extra.idleSockets} idle sockets, server RSS +${r.extra.rssGrowthMB} MB (${r.extra.bytesPerSocket} B/socket); probe before they opened: p50 ${r.extra.aloneP50} ms, p99 ${r.extra.aloneP99} ms` : ""}`);
   return r;
 }
 
