@@ -3,11 +3,10 @@
  * with the right value, and prints one JSON result line on stdout (progress goes to stderr). Usage: USAGE
  * below, or `bun run bench/load.ts --help`.
  */
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startClock } from "./clock.ts";
 import { type Pids, cpuSince, fdLimit, machineJiffies, snapshot, statusKb, wakes } from "./procstat.ts";
-import type { HeldSockets } from "./idle-sockets.ts";
+import { connectRaw, type RawWs } from "./rawws.ts";
 import { type Percentiles, Samples } from "./stats.ts";
 
 export type Mode = "ws-closed" | "ws-open" | "async" | "async-seq" | "connections";
@@ -480,29 +479,46 @@ async function connections(o: Options): Promise<LoadResult> {
   const cap = Math.min(Number.isFinite(mine) ? mine - 200 : Infinity, Number.isFinite(theirs) ? theirs - 200 : Infinity);
   const k = Math.min(o.sockets, cap);
   if (k < o.sockets) progress(o, `capped at ${k} sockets: open-file limit (load generator ${mine}, server ${theirs}); raise ulimit -n for more`);
+  const u = new URL(o.url);
   const sources = Math.max(o.sources, Math.ceil(k / o.perSource));
   // The same probe with no idle socket open first: on a host whose own tail is long, it tells what the idle
   // sockets add to the probe's latency from what the host and the stack give any task.
   const alone = await wsOpen({ ...o, sockets: 1, quiet: o.quiet });
   const rss0 = serverPid ? statusKb(serverPid, "VmRSS") : NaN;
-  const holder = Bun.spawn([process.execPath, "run", join(import.meta.dir, "idle-sockets.ts"), "--url", o.url, "--sockets", String(k), "--sources", String(sources), ...(o.quiet ? ["--quiet"] : [])], {
-    stdin: "pipe", stdout: "pipe", stderr: "inherit",
-  });
-  const lines = jsonLines(holder.stdout);
-  const held = await lines.next();
-  if (held.done) throw new Error(`bench/idle-sockets.ts exited ${await holder.exited} before opening its sockets`);
-  const h = held.value as HeldSockets;
-  progress(o, `${h.opened} idle sockets open in ${h.openSeconds.toFixed(1)} s from ${sources} source addresses (another process)${h.failed ? `; ${h.failed} failed: ${h.firstError}` : ""}`);
+  const t0 = now();
+  const socks: RawWs[] = [];
+  let failedOpen = 0;
+  let firstError = "";
+  let opened = 0;
+  // Open in bounded batches so the server's accept queue never overflows.
+  const batch = 250;
+  for (let i = 0; i < k; i += batch) {
+    const part = await Promise.allSettled(Array.from({ length: Math.min(batch, k - i) }, (_, j) => connectRaw({
+      host: u.hostname, port: Number(u.port), path: "/ws",
+      localAddress: `127.0.0.${1 + ((i + j) % sources)}`,
+      onClose: () => v.closes++,
+    })));
+    for (const p of part) {
+      if (p.status === "fulfilled") socks.push(p.value);
+      else {
+        failedOpen++;
+        firstError ||= String(p.reason);
+      }
+    }
+    opened = socks.length;
+    if ((i / batch) % 20 === 19) progress(o, `${opened} sockets open`);
+  }
+  const openSeconds = (now() - t0) / 1000;
+  progress(o, `${opened} idle sockets open in ${openSeconds.toFixed(1)} s from ${sources} source addresses${failedOpen ? `; ${failedOpen} failed: ${firstError}` : ""}`);
   await Bun.sleep(2_000); // let the server settle (GC, buffers) before reading its memory
   const rss1 = serverPid ? statusKb(serverPid, "VmRSS") : NaN;
   // The probe: an open loop on one more socket while the idle ones stay connected.
   const probe = await wsOpen({ ...o, sockets: 1, quiet: o.quiet });
   const rss2 = serverPid ? statusKb(serverPid, "VmRSS") : NaN;
-  holder.stdin.end();
-  const ended = await lines.next();
-  await holder.exited;
-  // Idle sockets the server closed while they should have stayed open (the holder's own teardown is not counted).
-  v.closes += ended.done ? h.opened : (ended.value as { closes: number }).closes;
+  const closesBefore = v.closes;
+  for (const s of socks) s.close();
+  await Bun.sleep(500);
+  v.closes = closesBefore; // closes during our own teardown are expected
   for (const r of [alone, probe]) {
     for (const [key, n] of Object.entries(r.violations.errors)) v.errors[key] = (v.errors[key] ?? 0) + n;
     v.duplicates += r.violations.duplicates;
@@ -511,7 +527,7 @@ async function connections(o: Options): Promise<LoadResult> {
     v.unexpected += r.violations.unexpected;
     v.closes += r.violations.closes;
   }
-  v.missing += h.failed;
+  v.missing += failedOpen;
   const growthKb = rss1 - rss0;
   return {
     ...probe, mode: "connections",
@@ -521,27 +537,13 @@ async function connections(o: Options): Promise<LoadResult> {
     extra: {
       ...probe.extra,
       aloneP50: round(alone.latency.p50, 3), aloneP99: round(alone.latency.p99, 3),
-      idleSockets: h.opened, openSeconds: round(h.openSeconds),
+      idleSockets: opened, openSeconds: round(openSeconds),
       rssBeforeMB: round(rss0 / 1024), rssAfterMB: round(rss1 / 1024), rssAfterProbeMB: round(rss2 / 1024),
-      rssGrowthMB: round(growthKb / 1024), bytesPerSocket: h.opened > 0 ? Math.round((growthKb * 1024) / h.opened) : 0,
-      rssGrowthPer20kMB: h.opened > 0 ? round(((growthKb / h.opened) * 20_000) / 1024) : 0,
-      failedOpen: h.failed,
+      rssGrowthMB: round(growthKb / 1024), bytesPerSocket: opened > 0 ? Math.round((growthKb * 1024) / opened) : 0,
+      rssGrowthPer20kMB: opened > 0 ? round(((growthKb / opened) * 20_000) / 1024) : 0,
+      failedOpen,
     },
   };
-}
-
-/** The JSON lines a child process prints on stdout, one at a time. */
-async function* jsonLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<unknown> {
-  const dec = new TextDecoder();
-  let buf = "";
-  for await (const chunk of stream) {
-    buf += dec.decode(chunk, { stream: true });
-    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-      const line = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      if (line) yield JSON.parse(line);
-    }
-  }
 }
 
 function round(x: number, digits = 2): number {
@@ -560,9 +562,8 @@ Modes:
                would count as latency; extra.sendLate* show how far sends still fell behind their intended time
   async        /async_task/: --sockets 50 lanes, one task per socket, a new socket per task
   async-seq    /async_task/ one task at a time (round trip)
-  connections  a --rate probe on one socket alone, then --sockets K idle /ws sockets (held by another process,
-               bench/idle-sockets.ts, from --sources 127.0.0.x addresses, --per-source at most each), server RSS
-               growth, and the same probe again while they are connected
+  connections  --sockets K idle /ws sockets (from --sources 127.0.0.x addresses, --per-source at most each),
+               server RSS growth, then a --rate probe on one more socket while they are connected
 
   --payload B  test_task's task_id is a B-character string, so args and result are ~B bytes each
   --drain-ms   how long to wait for results still owed once the measured window ends (default 10000)
