@@ -562,8 +562,9 @@ Modes:
                would count as latency; extra.sendLate* show how far sends still fell behind their intended time
   async        /async_task/: --sockets 50 lanes, one task per socket, a new socket per task
   async-seq    /async_task/ one task at a time (round trip)
-  connections  --sockets K idle /ws sockets (from --sources 127.0.0.x addresses, --per-source at most each),
-               server RSS growth, then a --rate probe on one more socket while they are connected
+  connections  a --rate probe on one socket alone (extra.aloneP50/aloneP99), then --sockets K idle /ws sockets
+               (from --sources 127.0.0.x addresses, --per-source at most each), server RSS growth, then the same
+               probe on one more socket while they are connected
 
   --payload B  test_task's task_id is a B-character string, so args and result are ~B bytes each
   --drain-ms   how long to wait for results still owed once the measured window ends (default 10000)
