@@ -96,6 +96,9 @@ test("the master holding a watched task killed: its replica takes over, the task
     const { master, replica } = ownerOf(key);
     dead.add(master);
     await cluster.kill(master);
-    await waitFor(() => isMaster(replica), 15_000, `the replica on ${replica} to be promoted`);
+    // Redis's own election: the node timeout, a delay of up to 1.5 s, and a retry 4 s on if a vote is missed.
+    await waitFor(() => isMaster(replica), 30_000, `the replica on ${replica} to be promoted`).catch((err) => {
+      throw new Error(`${(err as Error).message}\nits log:\n${cluster.logTail(replica)}\ncluster nodes:\n${cli({ port: replica }, "cluster", "nodes")}`);
+    });
   });
-});
+}, 120_000);

@@ -2,7 +2,7 @@
  * Starts a private Redis Cluster for one test file (3 masters; with `replicas`, that many replicas of each):
  * free ports, temp dir, `redis-cli --cluster create`, stopped (and removed) by stop().
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -18,6 +18,8 @@ export interface TestCluster {
   dir: string;
   /** kill -9 one node (its replica, if any, takes over after the node timeout). */
   kill(port: number): Promise<void>;
+  /** The last `lines` lines of one node's log: what a failing test shows of why the cluster did what it did. */
+  logTail(port: number, lines?: number): string;
   stop(): Promise<void>;
 }
 
@@ -56,7 +58,14 @@ export async function startCluster(masters = 3, opts: { replicas?: number; nodeT
       p?.kill(9);
       await p?.exited;
     };
-    return { ports, url: `redis+cluster://${nodes}`, nodes, dir, kill, stop };
+    const logTail = (port: number, lines = 40) => {
+      try {
+        return readFileSync(join(dir, `redis-${port}.log`), "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+      } catch (err) {
+        return `(no log for ${port}: ${(err as Error).message})`;
+      }
+    };
+    return { ports, url: `redis+cluster://${nodes}`, nodes, dir, kill, logTail, stop };
   } catch (err) {
     await stop();
     throw err;
