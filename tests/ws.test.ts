@@ -455,6 +455,30 @@ describe("in-flight accounting (MAX_INFLIGHT_PER_SOCKET=2 on the cancel server)"
   });
 });
 
+describe("idle sockets (no frame sent yet)", () => {
+  const sockets = async () => {
+    const text = await (await fetch(`${stack.server.http}/metrics`)).text();
+    return Number(/^taskwire_sockets (\S+)$/m.exec(text)?.[1]);
+  };
+
+  test("count as connected, close cleanly, and one that speaks later runs tasks as any other", async () => {
+    const before = await sockets();
+    const idle = await Promise.all(Array.from({ length: 20 }, () => socket()));
+    await waitFor(async () => (await sockets()) === before + 20, 3_000, "the socket gauge to count them");
+    // Half leave without a word: their close must not need state they never made.
+    for (const s of idle.slice(0, 10)) s.close();
+    await waitFor(async () => (await sockets()) === before + 10, 3_000, "the gauge to drop by 10");
+    // The rest speak only now: their first frame starts their state (the submit limit, the outbox).
+    const ids = await Promise.all(idle.slice(10).map((s, i) => submitOk(s, `late-${i}`, "test_task", { task_id: `late-${i}` })));
+    for (const [i, s] of idle.slice(10).entries()) {
+      expect(await s.next()).toEqual({ type: "result", id: ids[i], seq: 1, result: `late-${i}` });
+      s.close();
+    }
+    await waitFor(async () => (await sockets()) === before, 3_000, "the gauge back where it was");
+    expect(stack.server.output()).not.toMatch(/error|TypeError/i);
+  });
+});
+
 describe("lib/feeds.ts, in process against the test Redis", () => {
   test("an event heard while a gap is being read from the log is read too, not lost", async () => {
     const log = makeLogger("feeds-test", "silent");
