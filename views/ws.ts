@@ -27,7 +27,7 @@ interface Session {
 /**
  * What a connected socket holds until its first frame. Most of a server's sockets may sit idle (browser tabs
  * left open), so the Session's outbox, maps and bucket are made only when needed: 19,800 idle sockets cost the
- * server 897 bytes each instead of 1,398 (bench/results/2026-12-03T19-4*).
+ * server 919 bytes each instead of 1,530 (bench/results/2026-12-03T19-33-37.md against 19-32-27.md).
  */
 interface Idle {
   app: App;
