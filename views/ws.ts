@@ -12,7 +12,11 @@ import { FrameError, type ClientFrame, type Correlation, acceptedFrame, errorFra
 import type { EventEntry } from "../lib/queue.ts";
 import type { RequestContext, Socket } from "../lib/router.ts";
 
-/** A socket's state once it has sent a frame: an idle socket holds none of it (Idle). */
+/**
+ * A socket's state, made on its first frame. Most of a server's sockets may sit idle (browser tabs left open),
+ * and one that has not spoken needs no outbox, maps or bucket: 19,800 idle sockets cost the server 875–1,103
+ * bytes each instead of 1,395–1,530 (bench/results/2026-12-03T19-33-37.md and later, against 19-32-27.md and earlier).
+ */
 interface Session {
   app: App;
   outbox: Outbox;
@@ -24,17 +28,7 @@ interface Session {
   closed: boolean;
 }
 
-/**
- * What a connected socket holds until its first frame. Most of a server's sockets may sit idle (browser tabs
- * left open), so the Session's outbox, maps and bucket are made only when needed: 19,800 idle sockets cost the
- * server 919 bytes each instead of 1,530 (bench/results/2026-12-03T19-33-37.md against 19-32-27.md).
- */
-interface Idle {
-  app: App;
-  session?: Session;
-}
-
-type Ws = Socket<Idle>;
+type Ws = Socket<Session | undefined>;
 
 class TaskWatch implements Watcher {
   sent: number;
@@ -61,8 +55,9 @@ class TaskWatch implements Watcher {
   }
 }
 
-export function upgrade(_req: Request, ctx: RequestContext): Idle {
-  return { app: ctx.app };
+/** Nothing until the socket's first frame (Session). */
+export function upgrade(_req: Request, _ctx: RequestContext): undefined {
+  return undefined;
 }
 
 function startSession(ws: Ws, app: App): Session {
@@ -78,7 +73,7 @@ function startSession(ws: Ws, app: App): Session {
 }
 
 export function message(ws: Ws, data: string | Buffer): void {
-  const s = (ws.data.state.session ??= startSession(ws, ws.data.state.app));
+  const s = (ws.data.state ??= startSession(ws, ws.data.app));
   if (typeof data !== "string") return refuse(s, new TaskwireError("bad_json", "binary frames are not accepted: send JSON as a text frame"), {});
   let frame: ClientFrame;
   try {
@@ -96,11 +91,11 @@ export function message(ws: Ws, data: string | Buffer): void {
 }
 
 export function drain(ws: Ws): void {
-  ws.data.state.session?.outbox.drain();
+  ws.data.state?.outbox.drain();
 }
 
 export function close(ws: Ws): void {
-  const s = ws.data.state.session;
+  const s = ws.data.state;
   if (!s) return;
   s.closed = true;
   for (const [id, w] of s.watches) s.app.feeds.unwatch(id, w);
