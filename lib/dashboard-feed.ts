@@ -65,6 +65,8 @@ export interface Snapshot {
     latency: (number | null)[];
     /** Redis's used_memory (bytes) each second, summed over a cluster's masters. */
     memory: (number | null)[];
+    /** WebSockets connected to this server each second (the `sockets` gauge): idle browser tabs pile up here. */
+    sockets: (number | null)[];
   };
   /** What Redis holds now and may hold (maxmemory; null when unlimited): the whole Redis, not only taskwire's keys. */
   redis: { used_bytes: number; max_bytes: number | null };
@@ -84,6 +86,7 @@ class AdminFeed {
   private readonly fleet: (number | null)[] = [];
   private readonly latency: (number | null)[] = [];
   private readonly memory: (number | null)[] = [];
+  private readonly sockets: (number | null)[] = [];
   /** Workers this feed has seen alive, kept so one that vanishes (reaped, key expired) is shown as gone. */
   private readonly seen = new Map<string, GoneWorker>();
 
@@ -113,6 +116,7 @@ class AdminFeed {
       this.fleet.length = 0;
       this.latency.length = 0;
       this.memory.length = 0;
+      this.sockets.length = 0;
     }
   }
 
@@ -179,7 +183,7 @@ class AdminFeed {
           return r ? [{ ...r.row, args: preview(r.args) }] : [];
         }),
       },
-      series: { fleet: pad(this.fleet), server: pad(m.throughput.slice(-SERIES_LEN)), latency: pad(this.latency), memory: pad(this.memory) },
+      series: { fleet: pad(this.fleet), server: pad(m.throughput.slice(-SERIES_LEN)), latency: pad(this.latency), memory: pad(this.memory), sockets: pad(this.sockets) },
       redis: { used_bytes: memory.used, max_bytes: memory.max },
       latency: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), count: m.latencyCount },
       sockets: app.sockets.size,
@@ -202,6 +206,7 @@ class AdminFeed {
 
   private sample(finished: number, latCount: number, latSum: number, memoryUsed: number): void {
     push(this.memory, memoryUsed);
+    push(this.sockets, this.app.sockets.size);
     const now = performance.now();
     const prev = this.last;
     this.last = { at: now, finished, latCount, latSum };

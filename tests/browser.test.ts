@@ -7,6 +7,7 @@ import { type BrowserContext, type Page, chromium } from "playwright-core";
 import { ROOT, type ServerProc, startServer } from "./helpers/procs.ts";
 import { cli } from "./helpers/redis.ts";
 import { type Stack, startStack } from "./helpers/stack.ts";
+import { openSocket } from "./helpers/ws.ts";
 
 const TOKEN = "browser-test-token-0123456789";
 /** Short heartbeats so a killed worker is declared gone within about a second. */
@@ -73,6 +74,23 @@ test("the dashboard loads with no console errors and no failed requests, and sho
   expect(notFound.status).toBe(404);
   expect(await notFound.json()).toMatchObject({ error: { code: "not_found" } });
   expect((await fetch(`${stack.server.http}/favicon.ico`)).headers.get("content-type")).toBe("image/svg+xml");
+});
+
+test("the sockets card charts the WebSockets connected each second: 25 idle sockets show, then go", async () => {
+  const { page, problems } = await open(`${stack.server.http}/`);
+  await page.waitForFunction(() => document.querySelectorAll("#sock-chart polyline").length >= 1);
+  const now = async () => Number(await page.textContent("#sock-now"));
+  const before = await now();
+  expect(before).toBeGreaterThanOrEqual(1); // this page's own socket
+  const idle = await Promise.all(Array.from({ length: 25 }, () => openSocket(`${stack.server.ws}/ws`)));
+  await page.waitForFunction((n) => Number(document.querySelector("#sock-now")?.textContent) === n, before + 25, { timeout: 5_000 });
+  // The chart's scale rose with them: its top is at least the count.
+  expect(Number(await page.textContent("#sock-card .chart-max"))).toBeGreaterThanOrEqual(before + 25);
+  await shot(page, "sockets");
+  for (const s of idle) s.close();
+  await page.waitForFunction((n) => Number(document.querySelector("#sock-now")?.textContent) === n, before, { timeout: 5_000 });
+  expect(problems).toEqual([]);
+  await page.close();
 });
 
 test("the Redis memory card charts used_memory each second, against maxmemory when one is set, and warns when nearly full", async () => {
