@@ -2,13 +2,13 @@
 import type { Server, ServerWebSocket } from "bun";
 import { BunInbox } from "./bun-inbox.ts";
 import { BunRedis, useBunRedis } from "./bun-redis.ts";
-import { ClientBuckets } from "./rate-limit.ts";
 import type { Config } from "./config.ts";
 import { Feeds } from "./feeds.ts";
 import { type Keys, makeKeys } from "./keys.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { Queue } from "./queue.ts";
+import { ClientBuckets } from "./rate-limit.ts";
 import { agreeOnShards } from "./shard-count.ts";
 import { type EventSubscriber, createEventSubscriber, createRedis, isCluster, waitReady } from "./redis.ts";
 import type { Client, ScriptedRedis } from "./scripts.ts";

@@ -167,12 +167,11 @@ function renderCharts(s) {
   $("#mem-now").textContent = bytes(r.used_bytes) + (full === null ? "" : ` · ${Math.round(full * 100)} %`);
   $("#mem-card").classList.toggle("warn", full !== null && full >= 0.8);
   drawChart($("#mem-chart"), s.series.memory, "mem", bytes, r.max_bytes ?? undefined);
-  const socks = s.series.sockets;
-  $("#sock-now").textContent = String(s.sockets);
-  drawChart($("#sock-chart"), socks, "sock", (v) => String(v));
   $("#mem-limit").textContent = r.max_bytes
     ? `maxmemory ${bytes(r.max_bytes)}${full >= 0.8 ? ": nearly full; a full Redis refuses submits (README \"Sizing Redis\")" : ""}`
     : "no maxmemory set: Redis grows until the machine runs out";
+  $("#sock-now").textContent = String(s.sockets);
+  drawChart($("#sock-chart"), s.series.sockets, "sock", String);
 }
 
 const SVG = "http://www.w3.org/2000/svg";

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cli } from "./helpers/redis.ts";
 import { type Stack, startStack } from "./helpers/stack.ts";
 import { openSocket } from "./helpers/ws.ts";
-import { waitFor } from "./helpers/util.ts";
+import { metric, waitFor } from "./helpers/util.ts";
 
 let stack: Stack;
 beforeAll(async () => {
@@ -162,7 +162,7 @@ test("instant worker, many sockets: every result arrives", async () => {
 
 test("a socket closed early leaves no watch behind; its task is heard on the server's inbox, not its own channel", async () => {
   const prefix = stack.env.TASKWIRE_PREFIX!;
-  const watched = async () => Number(/^taskwire_task_subscriptions (\d+)$/m.exec(await (await fetch(`${stack.server.http}/metrics`)).text())?.[1]);
+  const watched = () => metric(stack.server.http, "taskwire_task_subscriptions");
   const s = await openSocket(`${stack.server.ws}/async_task/`);
   s.send({ task_id: 1, delay_ms: 2_000 });
   const ack = await s.next();

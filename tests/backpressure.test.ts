@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { type ServerProc, startServer } from "./helpers/procs.ts";
 import { type RawSocket, rawWebSocket } from "./helpers/rawws.ts";
 import { type Stack, startStack } from "./helpers/stack.ts";
-import { waitFor } from "./helpers/util.ts";
+import { metric, waitFor } from "./helpers/util.ts";
 import { openSocket } from "./helpers/ws.ts";
 
 const HIGH_WATER = 64 * 1024;
@@ -32,12 +32,6 @@ afterAll(async () => {
 function rssBytes(pid: number): number {
   const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
   return Number(kb) * 1024;
-}
-
-async function metric(base: string, name: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const m = new RegExp(`^${name.replace(/[{}"]/g, "\\$&")} (\\S+)$`, "m").exec(text);
-  return m ? Number(m[1]) : 0;
 }
 
 const doneCountdowns = (base: string) => metric(base, 'taskwire_tasks_succeeded_total{task="countdown"}');

@@ -8,7 +8,7 @@ import { createRedis, waitReady } from "../lib/redis.ts";
 import { type Proc, type ServerProc, startServer, startWorker } from "./helpers/procs.ts";
 import { cli } from "./helpers/redis.ts";
 import { type Stack, startStack } from "./helpers/stack.ts";
-import { countsSettled, uniquePrefix, waitFor } from "./helpers/util.ts";
+import { countsSettled, metric, uniquePrefix, waitFor } from "./helpers/util.ts";
 import { type TestSocket, openSocket } from "./helpers/ws.ts";
 
 setDefaultTimeout(20_000); // the machine is shared: leave room under load
@@ -456,10 +456,7 @@ describe("in-flight accounting (MAX_INFLIGHT_PER_SOCKET=2 on the cancel server)"
 });
 
 describe("idle sockets (no frame sent yet)", () => {
-  const sockets = async () => {
-    const text = await (await fetch(`${stack.server.http}/metrics`)).text();
-    return Number(/^taskwire_sockets (\S+)$/m.exec(text)?.[1]);
-  };
+  const sockets = () => metric(stack.server.http, "taskwire_sockets");
 
   test("count as connected, close cleanly, and one that speaks later runs tasks as any other", async () => {
     const before = await sockets();

@@ -4,13 +4,13 @@
  */
 import { z } from "zod";
 import type { App } from "../lib/app.ts";
-import { clientAddress } from "../lib/rate-limit.ts";
 import { TaskwireError, fromZodIssues } from "../lib/errors.ts";
 import type { Watcher } from "../lib/feeds.ts";
 import { Outbox, streamSink } from "../lib/outbox.ts";
 import { isTaskId } from "../lib/ids.ts";
 import { clientFrameSchemas, parseJson } from "../lib/protocol.ts";
 import type { EventEntry } from "../lib/queue.ts";
+import { clientAddress } from "../lib/rate-limit.ts";
 import { type RequestContext, notFound } from "../lib/router.ts";
 import { tasks } from "../tasks/index.ts";
 

@@ -60,7 +60,8 @@ export function upgrade(_req: Request, _ctx: RequestContext): undefined {
   return undefined;
 }
 
-function startSession(ws: Ws, app: App): Session {
+function startSession(ws: Ws): Session {
+  const { app } = ws.data;
   const { SLOW_CLIENT_CLOSE_MS, SEND_HIGH_WATER_BYTES, SUBMIT_RATE_PER_SOCKET, SUBMIT_BURST_PER_SOCKET } = app.config;
   return {
     app,
@@ -73,7 +74,7 @@ function startSession(ws: Ws, app: App): Session {
 }
 
 export function message(ws: Ws, data: string | Buffer): void {
-  const s = (ws.data.state ??= startSession(ws, ws.data.app));
+  const s = (ws.data.state ??= startSession(ws));
   if (typeof data !== "string") return refuse(s, new TaskwireError("bad_json", "binary frames are not accepted: send JSON as a text frame"), {});
   let frame: ClientFrame;
   try {

@@ -32,6 +32,13 @@ export async function freePortContaining(digits: string): Promise<number> {
   throw new Error(`no free port containing ${digits}`);
 }
 
+/** One sample of the server's GET /metrics at `base` (a gauge or counter with its labels, as printed); 0 when absent. */
+export async function metric(base: string, name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const m = new RegExp(`^${name.replace(/[{}"]/g, "\\$&")} (\\S+)$`, "m").exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
 /** Polls cond every 20 ms until it holds; throws naming `what` after timeoutMs. (Tests only.) */
 export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
