@@ -74,8 +74,11 @@ export function close(ws: Ws): void {
 function finish(ws: Ws, frame: Record<string, unknown>): void {
   if (ws.data.state.closed) return;
   ws.data.state.closed = true;
-  ws.send(pyDumps(frame));
-  ws.close(1000, "done");
+  // Corked, the last row and the close frame leave in one write (this runs from Redis's callback, not a socket's).
+  ws.cork(() => {
+    ws.send(pyDumps(frame));
+    ws.close(1000, "done");
+  });
 }
 
 async function run(ws: Ws, data: string | Buffer): Promise<void> {
