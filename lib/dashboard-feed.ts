@@ -160,7 +160,10 @@ class AdminFeed {
       if (outcome in totals) totals[outcome] += Number(v) || 0;
     }
     const m = app.metrics;
-    if (sample) this.sample(totals.succeeded + totals.failed + totals.cancelled, m.latencyCount, m.latencySumMs, memory.used);
+    const finished = totals.succeeded + totals.failed + totals.cancelled;
+    if (sample) this.sample(finished, m.latencyCount, m.latencySumMs, memory.used);
+    // The first viewer's snapshot is the series' baseline: a task that ends before the first tick is charted too.
+    else this.last ??= { at: performance.now(), finished, latCount: m.latencyCount, latSum: m.latencySumMs };
     const pct = (p: number) => {
       const v = m.percentile(p);
       return m.latencyCount === 0 || !Number.isFinite(v) ? null : v;

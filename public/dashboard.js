@@ -210,8 +210,10 @@ function drawChart(el, values, kind, label, ceiling) {
   el.replaceChildren(...parts);
   // Labels are HTML beside the stretched SVG, so their text is not distorted.
   const box = el.parentElement;
-  box.querySelector(".chart-max").textContent = label(max);
-  box.querySelector(".chart-note").textContent = values.every((v) => v === null)
+  const empty = values.every((v) => v === null);
+  // With nothing drawn, a scale top would be made up (the 1 it falls back to, rounded up): only a fixed ceiling is shown.
+  box.querySelector(".chart-max").textContent = empty && ceiling === undefined ? "" : label(max);
+  box.querySelector(".chart-note").textContent = empty
     ? (kind === "lat" ? "no task finished here in the last minute" : "sampling… one point a second")
     : "";
 }

@@ -203,14 +203,21 @@ test("the token is respected: without it a 401 page explains; with it the page, 
   await page.close();
   const { page: ok, problems } = await open(`${guarded.http}/?token=${TOKEN}`);
   await ok.waitForSelector('#conn[data-state="live"]');
+  // No task has finished through this server yet: its latency chart says so, with no made-up scale over it.
+  await ok.waitForFunction(() => document.querySelector("#lat-card .chart-note")?.textContent !== "");
+  expect(await ok.textContent("#lat-card .chart-note")).toBe("no task finished here in the last minute");
+  expect(await ok.textContent("#lat-card .chart-max")).toBe("");
   await fillRunForm(ok, "countdown", { steps: "3", interval_ms: "20" });
   await ok.click("#run-submit");
   await ok.waitForFunction(() => document.querySelector("#run-state")?.textContent === "succeeded", null, { timeout: 10_000 });
   expect(await ok.textContent("#run-result")).toBe('"done"');
+  // Once one has, the chart draws it and puts its scale's top in milliseconds.
+  await ok.waitForFunction(() => /ms$/.test(document.querySelector("#lat-card .chart-max")?.textContent ?? ""), null, { timeout: 5_000 });
+  expect(await ok.textContent("#lat-card .chart-note")).toBe("");
   expect(problems).toEqual([]);
   await ok.close();
   // The API stays JSON: a script without the token gets the JSON 401, not the page.
   const api = await fetch(`${guarded.http}/`);
   expect(api.status).toBe(401);
   expect(await api.json()).toMatchObject({ error: { code: "unauthorized" } });
-});
+}, 20_000);
