@@ -53,6 +53,8 @@ export function toWireError(err: unknown, log?: (msg: string, err: unknown) => v
 
 export function isRedisDown(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : "";
-  // ioredis's, Bun's Redis client's ("Connection closed"), and Redis's own refusals while it cannot serve.
-  return /Connection is closed|Connection closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue|max retries|LOADING|ETIMEDOUT|EPIPE|^OOM |^READONLY|^MASTERDOWN|^CLUSTERDOWN|^TRYAGAIN/i.test(msg);
+  // ioredis's, Bun's Redis client's ("Connection closed"), and Redis's own refusals while it cannot serve;
+  // ioredis gives up on a cluster slot that is changing hands (its master gone, no replica promoted yet) as
+  // "Too many Cluster redirections. Last error: ...".
+  return /Connection is closed|Connection closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue|max retries|LOADING|ETIMEDOUT|EPIPE|^OOM |^READONLY|^MASTERDOWN|^CLUSTERDOWN|^TRYAGAIN|^Too many Cluster redirections/i.test(msg);
 }

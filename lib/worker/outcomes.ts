@@ -1,6 +1,6 @@
 /**
- * Writes what a handler reports: its progress (best effort) while it runs, then its outcome (succeeded,
- * a retry, failed, cancelled) with one task script, kept trying through a Redis outage.
+ * Writes what a handler reports: its progress while it runs, then its outcome (succeeded, a retry, failed,
+ * cancelled) with one task script; both kept, in order, through a Redis outage.
  */
 import type { TaskOptions } from "../../tasks/define.ts";
 import { isRedisDown } from "../errors.ts";
@@ -13,6 +13,8 @@ import { type Running, Stop } from "./run-state.ts";
 
 /** How long an outcome write keeps retrying through a Redis outage before the task is left to run again. */
 const WRITE_RETRY_MS = 60_000;
+/** How long held progress waits before its first write: the rest of the failed batch fails meanwhile. */
+const HELD_SETTLE_MS = 20;
 
 export class Outcomes {
   constructor(
@@ -30,15 +32,76 @@ export class Outcomes {
 
   progress(r: Running, data: unknown): void {
     if (r.stopped) return;
-    const k = this.keys;
     const json = toJson(data);
     const n = ++r.progressSent;
-    this.run("twProgress", [k.task(r.id), k.events(r.id), k.channel(r.id)], [r.id, r.attempt, json, this.settings.eventsMax, n])
-      .then((seq) => {
-        if (seq === -1) r.stop(new Stop("cancelled", "cancelled"));
-      })
-      // Progress is best-effort: while Redis is down it is dropped (the connection error is logged once).
-      .catch((err) => (isRedisDown(err) ? this.log.debug : this.log.warn)(`progress of ${r.id} not stored`, String(err)));
+    if (r.held) return this.hold(r, n, json);
+    if (r.progressInFlight) (r.progressNext ??= []).push([n, json]);
+    else this.sendBatch(r, [[n, json]]);
+  }
+
+  /**
+   * Sends reports together (one write), and the ones made meanwhile only once all are answered: a client that
+   * holds a command through a failover (ioredis on a cluster) must not let a later report overtake it.
+   */
+  private sendBatch(r: Running, batch: [number, string][]): void {
+    r.progressInFlight = Promise.all(batch.map(([n, json]) =>
+      this.sendProgress(r, n, json).catch((err) => {
+        if (isRedisDown(err)) return this.hold(r, n, json);
+        this.log.warn(`progress of ${r.id} not stored`, String(err));
+      }))).then(() => {
+      r.progressInFlight = undefined;
+      const next = r.progressNext;
+      r.progressNext = undefined;
+      if (!next) return;
+      if (r.held) for (const [n, json] of next) this.hold(r, n, json);
+      else this.sendBatch(r, next);
+    });
+  }
+
+  /** Settles once every report of this attempt so far is stored or given up: the outcome comes after them. */
+  private async progressSettled(r: Running): Promise<void> {
+    while (r.progressInFlight || r.held) await (r.progressInFlight ?? r.heldWritten);
+  }
+
+  private async sendProgress(r: Running, n: number, json: string): Promise<void> {
+    const k = this.keys;
+    const seq = await this.run("twProgress", [k.task(r.id), k.events(r.id), k.channel(r.id)], [r.id, r.attempt, json, this.settings.eventsMax, n]);
+    if (seq === -1) r.stop(new Stop("cancelled", "cancelled"));
+  }
+
+  /**
+   * Keeps a report Redis could not take, and every later one, until Redis is back; then writes them in
+   * report order (the script stores each number once, and none below one stored), before the outcome.
+   */
+  private hold(r: Running, n: number, json: string): void {
+    if (!r.held) {
+      r.held = [];
+      r.heldWritten = this.writeHeld(r);
+    }
+    // Past EVENTS_MAX the log takes no more progress anyway (progress.lua).
+    if (r.held.length >= this.settings.eventsMax) return;
+    // A batch's reports fail one by one: keep the held in number order whatever order they arrive in.
+    let i = r.held.length;
+    while (i > 0 && r.held[i - 1]![0] > n) i--;
+    r.held.splice(i, 0, [n, json]);
+  }
+
+  private async writeHeld(r: Running): Promise<void> {
+    // The rest of a batch that failed fails with it: let those join the held ones first.
+    await Bun.sleep(HELD_SETTLE_MS);
+    const held = r.held!;
+    while (held.length > 0) {
+      const [n, json] = held[0]!;
+      try {
+        await this.write(`progress of ${r.id}`, () => this.sendProgress(r, n, json));
+        held.shift();
+      } catch (err) {
+        // Redis stayed away past WRITE_RETRY_MS (or refused the script): the outcome's write, next, faces the same.
+        this.log.warn(`${held.length} progress reports of ${r.id} not stored`, String(err));
+        held.length = 0;
+      }
+    }
+    r.held = undefined;
   }
 
   async succeed(r: Running, result: unknown): Promise<void> {
@@ -64,6 +127,7 @@ export class Outcomes {
       // steps leaves the id for the reaper (or a duplicate entry, which start.lua skips), never lost.
       // (On a cluster the two keys may live on two nodes: the second waits for the first's reply.)
       await this.write(`retry of ${r.id}`, async () => {
+        if (r.progressInFlight || r.held) await this.progressSettled(r);
         await this.run("twRetry", [k.task(r.id), k.events(r.id), k.channel(r.id)], [r.id, r.attempt, errorJson(code, message), delay]);
         await this.run("twDelay", [k.delayed(r.shard)], [r.id, delay]);
       });
@@ -81,8 +145,11 @@ export class Outcomes {
     const k = this.keys;
     // The final state first; the id leaves our processing list with the shard's next take (a crash before
     // leaves it to the reaper, which finds it final and drops it); then the fleet's counters.
-    const seq = await this.write(`outcome of ${r.id}`, () =>
-      this.run("twFinish", [k.task(r.id), k.events(r.id), k.channel(r.id)], [r.id, state, payload, this.settings.ttlS]));
+    // After the attempt's progress (each try: a report can be held after the first try failed).
+    const seq = await this.write(`outcome of ${r.id}`, async () => {
+      if (r.progressInFlight || r.held) await this.progressSettled(r);
+      return this.run("twFinish", [k.task(r.id), k.events(r.id), k.channel(r.id)], [r.id, state, payload, this.settings.ttlS]);
+    });
     this.done[r.shard]!.push(r.id);
     if (seq > 0) this.tally.finished(r.id, state, r.task, exhausted);
   }

@@ -21,6 +21,14 @@ export interface Running {
   started: number;
   /** Progress reports sent this attempt: each carries its number, so a resent one is stored once. */
   progressSent: number;
+  /** Settles when the reports sent last (one batch at a time, so none overtakes an earlier one) are answered. */
+  progressInFlight?: Promise<void>;
+  /** Reports made while a batch was in flight: the next batch. */
+  progressNext?: [n: number, json: string][];
+  /** Reports waiting, by number, behind one Redis could not take; set only while Redis is unreachable. */
+  held?: [n: number, json: string][];
+  /** Settles when the held reports are written (or given up). */
+  heldWritten?: Promise<void>;
   /** Set once the handler is told to stop (its signal, if it asked for one, is aborted with the reason). */
   stopped: Stop | undefined;
   stop(s: Stop): void;
