@@ -67,6 +67,8 @@ export interface Snapshot {
     memory: (number | null)[];
     /** WebSockets connected to this server each second (the `sockets` gauge): idle browser tabs pile up here. */
     sockets: (number | null)[];
+    /** Tasks waiting in the queues each second (queue.queued): a backlog that grows is a fleet that cannot keep up. */
+    queued: (number | null)[];
   };
   /** What Redis holds now and may hold (maxmemory; null when unlimited): the whole Redis, not only taskwire's keys. */
   redis: { used_bytes: number; max_bytes: number | null };
@@ -87,6 +89,7 @@ class AdminFeed {
   private readonly latency: (number | null)[] = [];
   private readonly memory: (number | null)[] = [];
   private readonly sockets: (number | null)[] = [];
+  private readonly queued: (number | null)[] = [];
   /** Workers this feed has seen alive, kept so one that vanishes (reaped, key expired) is shown as gone. */
   private readonly seen = new Map<string, GoneWorker>();
 
@@ -117,6 +120,7 @@ class AdminFeed {
       this.latency.length = 0;
       this.memory.length = 0;
       this.sockets.length = 0;
+      this.queued.length = 0;
     }
   }
 
@@ -161,7 +165,7 @@ class AdminFeed {
     }
     const m = app.metrics;
     const finished = totals.succeeded + totals.failed + totals.cancelled;
-    if (sample) this.sample(finished, m.latencyCount, m.latencySumMs, memory.used);
+    if (sample) this.sample(finished, m.latencyCount, m.latencySumMs, memory.used, gauges.queueDepth);
     // The first viewer's snapshot is the series' baseline: a task that ends before the first tick is charted too.
     else this.last ??= { at: performance.now(), finished, latCount: m.latencyCount, latSum: m.latencySumMs };
     const pct = (p: number) => {
@@ -186,7 +190,7 @@ class AdminFeed {
           return r ? [{ ...r.row, args: preview(r.args) }] : [];
         }),
       },
-      series: { fleet: pad(this.fleet), server: pad(m.throughput.slice(-SERIES_LEN)), latency: pad(this.latency), memory: pad(this.memory), sockets: pad(this.sockets) },
+      series: { fleet: pad(this.fleet), server: pad(m.throughput.slice(-SERIES_LEN)), latency: pad(this.latency), memory: pad(this.memory), sockets: pad(this.sockets), queued: pad(this.queued) },
       redis: { used_bytes: memory.used, max_bytes: memory.max },
       latency: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), count: m.latencyCount },
       sockets: app.sockets.size,
@@ -207,9 +211,10 @@ class AdminFeed {
     return out.sort((a, b) => b.last_seen - a.last_seen).slice(0, GONE_ROWS);
   }
 
-  private sample(finished: number, latCount: number, latSum: number, memoryUsed: number): void {
+  private sample(finished: number, latCount: number, latSum: number, memoryUsed: number, queued: number): void {
     push(this.memory, memoryUsed);
     push(this.sockets, this.app.sockets.size);
+    push(this.queued, queued);
     const now = performance.now();
     const prev = this.last;
     this.last = { at: now, finished, latCount, latSum };

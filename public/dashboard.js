@@ -172,6 +172,8 @@ function renderCharts(s) {
     : "no maxmemory set: Redis grows until the machine runs out";
   $("#sock-now").textContent = String(s.sockets);
   drawChart($("#sock-chart"), s.series.sockets, "sock", String);
+  $("#q-now").textContent = String(s.queue.queued);
+  drawChart($("#q-chart"), s.series.queued, "q", String);
 }
 
 const SVG = "http://www.w3.org/2000/svg";

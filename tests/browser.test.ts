@@ -1,4 +1,4 @@
-/** The dashboard in real headless Chromium against a real stack: clean load, the run form (progress, result, cancel), a killed worker, dead-letter retry, the token. */
+/** The dashboard in real headless Chromium against a real stack: clean load, its charts, the run form (progress, result, cancel), a killed worker, dead-letter retry, the token. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,6 +7,7 @@ import { type BrowserContext, type Page, chromium } from "playwright-core";
 import { ROOT, type ServerProc, startServer } from "./helpers/procs.ts";
 import { cli } from "./helpers/redis.ts";
 import { type Stack, startStack } from "./helpers/stack.ts";
+import { waitFor } from "./helpers/util.ts";
 import { openSocket } from "./helpers/ws.ts";
 
 const TOKEN = "browser-test-token-0123456789";
@@ -92,6 +93,22 @@ test("the sockets card charts the WebSockets connected each second: 25 idle sock
   expect(problems).toEqual([]);
   await page.close();
 });
+
+test("the backlog card charts the tasks waiting each second: more than the worker runs at once show, then drain", async () => {
+  const { page, problems } = await open(`${stack.server.http}/`);
+  await page.waitForFunction(() => document.querySelectorAll("#q-chart polyline").length >= 1);
+  expect(await page.textContent("#q-now")).toBe("0");
+  // One worker runs 64 at once (WORKER_CONCURRENCY's default): 100 tasks of 2.5 s leave 36 waiting that long.
+  const submit = (i: number) => fetch(`${stack.server.http}/tasks`, { method: "POST", body: JSON.stringify({ task: "test_task", args: { task_id: i, delay_ms: 2_500 } }) });
+  const ids = await Promise.all(Array.from({ length: 100 }, (_, i) => submit(i).then((r) => r.json()).then((j) => (j as { id: string }).id)));
+  await page.waitForFunction(() => Number(document.querySelector("#q-card .chart-max")?.textContent) >= 36, null, { timeout: 5_000 });
+  await shot(page, "backlog");
+  await page.waitForFunction(() => document.querySelector("#q-now")?.textContent === "0", null, { timeout: 10_000 });
+  const states = () => Promise.all(ids.map((id) => fetch(`${stack.server.http}/tasks/${id}`).then((r) => r.json()).then((t) => (t as { state: string }).state)));
+  await waitFor(async () => (await states()).every((st) => st === "succeeded"), 15_000, "the 100 tasks to finish");
+  expect(problems).toEqual([]);
+  await page.close();
+}, 30_000);
 
 test("the Redis memory card charts used_memory each second, against maxmemory when one is set, and warns when nearly full", async () => {
   const { page, problems } = await open(`${stack.server.http}/`);
