@@ -10,6 +10,7 @@ import clock from "./lua/clock.lua" with { type: "text" };
 import delay from "./lua/delay.lua" with { type: "text" };
 import enqueue from "./lua/enqueue.lua" with { type: "text" };
 import finish from "./lua/finish.lua" with { type: "text" };
+import finishMany from "./lua/finish_many.lua" with { type: "text" };
 import prelude from "./lua/prelude.lua" with { type: "text" };
 import progress from "./lua/progress.lua" with { type: "text" };
 import promote from "./lua/promote.lua" with { type: "text" };
@@ -34,6 +35,8 @@ export interface Scripts {
   twTakeStart: Cmd<(string | number)[]>;
   twProgress: Cmd<number>;
   twFinish: Cmd<number>;
+  /** One Redis only: twFinish for several tasks (see finish_many.lua). */
+  twFinishMany: Cmd<number[]>;
   twRetry: Cmd<number>;
   twCancel: Cmd<[string, string]>;
   twRequeue: Cmd<[string, string]>;
@@ -56,6 +59,7 @@ const definitions: Record<keyof Scripts, { keys: number; lua: string }> = {
   twTakeStart: { keys: 2, lua: clock + starting + takeStart },
   twProgress: { keys: 3, lua: clock + prelude + progress },
   twFinish: { keys: 3, lua: clock + prelude + finish },
+  twFinishMany: { keys: 0, lua: clock + prelude + finishMany },
   twRetry: { keys: 3, lua: clock + prelude + retry },
   twCancel: { keys: 3, lua: clock + prelude + cancel },
   twRequeue: { keys: 3, lua: clock + prelude + requeue },

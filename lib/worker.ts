@@ -13,7 +13,7 @@ import type { Keys } from "./keys.ts";
 import type { Logger } from "./log.ts";
 import { Batch } from "./batch.ts";
 import type { BunRedis } from "./bun-redis.ts";
-import { RECONNECT_MAX_MS } from "./redis.ts";
+import { isCluster, RECONNECT_MAX_MS } from "./redis.ts";
 import type { Client, ScriptedRedis } from "./scripts.ts";
 import { Tally } from "./tally.ts";
 import { HandBack } from "./worker/handback.ts";
@@ -94,7 +94,7 @@ export class Worker {
     this.tally = new Tally(clients.command, keys, log);
     this.auditDue = Array.from({ length: keys.shards }, () => false);
     this.done = Array.from({ length: keys.shards }, () => []);
-    this.outcomes = new Outcomes(run, keys, settings, this.tally, log, this.done, () => this.promote());
+    this.outcomes = new Outcomes(run, keys, settings, this.tally, log, this.done, () => this.promote(), !isCluster(clients.command));
     this.handBack = new HandBack(clients.command, keys, settings, this.tally);
     this.taker = new Taker(clients.command, run, keys, this.id, settings, this.done);
   }

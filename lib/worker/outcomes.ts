@@ -28,7 +28,12 @@ export class Outcomes {
     private readonly done: string[][],
     /** Moves due retries from the delayed sets to their queues. */
     private readonly promote: () => Promise<void>,
+    /** One Redis (not a cluster): outcomes written in one turn go as one script call (finish_many.lua). */
+    private readonly single = false,
   ) {}
+
+  /** Outcomes waiting for the end of this turn: id, state, payload, and who waits for the seq. */
+  private pending: { id: string; state: string; payload: string; resolve: (seq: number) => void; reject: (err: unknown) => void }[] = [];
 
   progress(r: Running, data: unknown): void {
     if (r.stopped) return;
@@ -148,10 +153,33 @@ export class Outcomes {
     // After the attempt's progress (each try: a report can be held after the first try failed).
     const seq = await this.write(`outcome of ${r.id}`, async () => {
       if (r.progressInFlight || r.held) await this.progressSettled(r);
-      return this.run("twFinish", [k.task(r.id), k.events(r.id), k.channel(r.id)], [r.id, state, payload, this.settings.ttlS]);
+      return this.single ? this.finishLater(r.id, state, payload) : this.run("twFinish", [k.task(r.id), k.events(r.id), k.channel(r.id)], [r.id, state, payload, this.settings.ttlS]);
     });
     this.done[r.shard]!.push(r.id);
     if (seq > 0) this.tally.finished(r.id, state, r.task, exhausted);
+  }
+
+  private finishLater(id: string, state: string, payload: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (this.pending.push({ id, state, payload, resolve, reject }) === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    const k = this.keys;
+    if (batch.length === 1) {
+      const { id, state, payload, resolve, reject } = batch[0]!;
+      this.run("twFinish", [k.task(id), k.events(id), k.channel(id)], [id, state, payload, this.settings.ttlS]).then(resolve, reject);
+      return;
+    }
+    const args: string[] = [String(this.settings.ttlS), k.task(""), k.events(""), k.channel("")];
+    for (const o of batch) args.push(o.id, o.state, o.payload);
+    this.run("twFinishMany", [], args).then(
+      (seqs) => batch.forEach((o, i) => o.resolve(Number(seqs[i]))),
+      (err) => batch.forEach((o) => o.reject(err)),
+    );
   }
 
   /**
