@@ -161,7 +161,7 @@ export class Outcomes {
 
   private finishLater(id: string, state: string, payload: string): Promise<number> {
     return new Promise((resolve, reject) => {
-      if (this.pending.push({ id, state, payload, resolve, reject }) === 1) setImmediate(() => this.flush());
+      if (this.pending.push({ id, state, payload, resolve, reject }) === 1) queueMicrotask(() => this.flush());
     });
   }
 
